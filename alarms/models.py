@@ -1,0 +1,158 @@
+"""The alarm tables: an event, its edge extras, its handling log, early resolves."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import OuterRef, Subquery
+
+from devices.models import EdgeDevice
+
+# The edge contract's alphabet for alarm ids; also what URL routes accept.
+ALARM_ID_PATTERN = r"[A-Za-z0-9_.:-]{1,64}"
+alarm_id_validator = RegexValidator(
+    rf"^{ALARM_ID_PATTERN}\Z", "Use 1-64 characters from letters, digits and _ . : -"
+)
+
+
+class AlarmLevel(models.IntegerChoices):
+    """1 is the most severe (一级), as in Chinese alarm practice."""
+
+    CRITICAL = 1, "Level 1 (critical)"
+    MAJOR = 2, "Level 2 (major)"
+    MINOR = 3, "Level 3 (minor)"
+    INFO = 4, "Level 4 (info)"
+
+
+class AlarmStatus(models.TextChoices):
+    NEW = "NEW", "New"
+    CONFIRMED = "CONFIRMED", "Confirmed"
+    RESOLVED = "RESOLVED", "Resolved"
+
+
+class HandleStatus(models.TextChoices):
+    UNHANDLED = "UNHANDLED", "Unhandled"
+    HANDLING = "HANDLING", "Handling"
+    HANDLED = "HANDLED", "Handled"
+    IGNORED = "IGNORED", "Ignored (false alarm)"
+
+
+class AlarmSource(models.TextChoices):
+    EDGE = "EDGE", "Edge report"
+    MANUAL = "MANUAL", "Entered by staff"
+
+
+class AlarmEventQuerySet(models.QuerySet["AlarmEvent"]):
+    def with_device_name(self) -> AlarmEventQuerySet:
+        """Annotate ``device_name`` from the device table in the same query (NULL if unknown)."""
+        names = EdgeDevice.objects.filter(device_id=OuterRef("device_id")).values("name")[:1]
+        return self.annotate(device_name=Subquery(names))
+
+
+# Forward order of alarm_status: staff may move an alarm along it, never back.
+ALARM_STATUS_ORDER = {AlarmStatus.NEW: 0, AlarmStatus.CONFIRMED: 1, AlarmStatus.RESOLVED: 2}
+
+
+class AlarmEvent(models.Model):
+    alarm_id = models.CharField(max_length=64, primary_key=True, validators=[alarm_id_validator])
+    alarm_type = models.CharField(max_length=64)
+    # The device's id as the edge sent it; not a foreign key, so that an alarm
+    # outlives its device row and ingest takes no lock on the device table
+    # beyond its own last-seen update.
+    device_id = models.CharField(max_length=64)
+    scene_id = models.CharField(max_length=64, blank=True)
+    event_time = models.DateTimeField()
+    alarm_level = models.PositiveSmallIntegerField(
+        choices=AlarmLevel.choices,
+        default=AlarmLevel.MINOR,
+        validators=[MinValueValidator(1), MaxValueValidator(4)],
+    )
+    alarm_status = models.CharField(max_length=16, choices=AlarmStatus.choices, default=AlarmStatus.NEW)
+    handle_status = models.CharField(max_length=16, choices=HandleStatus.choices, default=HandleStatus.UNHANDLED)
+    snapshot_url = models.CharField(max_length=2048, blank=True)
+    confidence_score = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    duration_ms = models.BigIntegerField(null=True, blank=True)
+    end_time = models.DateTimeField(null=True, blank=True, help_text="Time of the last frame, from the edge resolve.")
+    resolve_type = models.CharField(max_length=32, blank=True)
+    handler = models.CharField(max_length=150, blank=True, help_text="Who last handled the alarm.")
+    handle_remark = models.TextField(blank=True)
+    handle_time = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=8, choices=AlarmSource.choices, default=AlarmSource.EDGE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AlarmEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-event_time", "-alarm_id"]
+        indexes = [
+            # The default list, newest first, and the statistics range scans.
+            models.Index(fields=["event_time"], name="alarm_time_idx"),
+            models.Index(fields=["device_id", "event_time"], name="alarm_device_time_idx"),
+            models.Index(fields=["alarm_status", "event_time"], name="alarm_status_time_idx"),
+            models.Index(fields=["handle_status", "event_time"], name="alarm_handle_time_idx"),
+            models.Index(fields=["alarm_type", "event_time"], name="alarm_type_time_idx"),
+        ]
+        permissions = [
+            ("handle_alarmevent", "Can handle alarms"),
+            ("export_alarmevent", "Can export alarms"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alarm_id} {self.alarm_type} @ {self.device_id}"
+
+
+class AlarmEventExt(models.Model):
+    """What the edge sent beyond the fixed fields (bbox, bind_id…), kept as sent."""
+
+    alarm = models.OneToOneField(AlarmEvent, on_delete=models.CASCADE, primary_key=True, related_name="ext")
+    ext_data = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name = "alarm extension data"
+
+    def __str__(self) -> str:
+        return f"ext of {self.alarm_id}"
+
+
+class AlarmHandleLog(models.Model):
+    """One staff action on an alarm: who changed what, from which status to which."""
+
+    alarm = models.ForeignKey(AlarmEvent, on_delete=models.CASCADE, related_name="handle_logs")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept as text as well: the log must still read right after the user is deleted.
+    actor_name = models.CharField(max_length=150)
+    from_handle_status = models.CharField(max_length=16, choices=HandleStatus.choices)
+    to_handle_status = models.CharField(max_length=16, choices=HandleStatus.choices)
+    from_alarm_status = models.CharField(max_length=16, choices=AlarmStatus.choices)
+    to_alarm_status = models.CharField(max_length=16, choices=AlarmStatus.choices)
+    remark = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["alarm", "created_at"], name="handlelog_alarm_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.alarm_id}: {self.from_handle_status} → {self.to_handle_status} by {self.actor_name}"
+
+
+class PendingResolve(models.Model):
+    """An edge resolve that arrived before its report; applied when the report lands."""
+
+    alarm_id = models.CharField(max_length=64, primary_key=True)
+    duration_ms = models.BigIntegerField(null=True, blank=True)
+    end_time = models.DateTimeField(null=True, blank=True)
+    resolve_type = models.CharField(max_length=32, blank=True)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["received_at"], name="pendingresolve_received_idx")]
+
+    def __str__(self) -> str:
+        return f"pending resolve of {self.alarm_id}"

@@ -1,0 +1,271 @@
+"""The life of an alarm: reported, resolved by the edge, handled by staff.
+
+Services take clean values (validation of HTTP input happens in serializers),
+write in one transaction, and leave the database to decide races: a unique
+primary key makes reports idempotent, conditional updates make resolves safe
+to repeat. Nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, OperationalError, transaction
+from django.utils import timezone
+
+from alarms.exceptions import AlarmNotFound, InvalidStatusTransition
+from alarms.models import (
+    ALARM_STATUS_ORDER,
+    AlarmEvent,
+    AlarmEventExt,
+    AlarmHandleLog,
+    AlarmLevel,
+    AlarmSource,
+    AlarmStatus,
+    HandleStatus,
+    PendingResolve,
+)
+from devices.services import record_sign_of_life
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# MySQL error numbers for a transaction the server chose to abort because of a lock conflict.
+_MYSQL_DEADLOCK = 1213
+_MYSQL_LOCK_WAIT_TIMEOUT = 1205
+# A report racing a resolve of the same alarm can deadlock (they lock the alarm
+# and the pending-resolve row in opposite orders); the loser simply runs again.
+_DEADLOCK_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class AlarmReport:
+    alarm_id: str
+    alarm_type: str
+    device_id: str
+    event_time: datetime
+    scene_id: str = ""
+    alarm_level: int = AlarmLevel.MINOR
+    snapshot_url: str = ""
+    confidence_score: float | None = None
+    ext_data: dict[str, Any] | None = None
+    source: str = AlarmSource.EDGE
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    alarm_id: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class EdgeResolve:
+    alarm_id: str
+    duration_ms: int | None = None
+    last_frame_time: datetime | None = None
+    resolve_type: str | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The alarm columns this resolve sets; fields the edge left out stay as they are."""
+        values: dict[str, Any] = {"duration_ms": self.duration_ms, "end_time": self.last_frame_time}
+        if self.resolve_type is not None:
+            values["resolve_type"] = self.resolve_type
+        return {name: value for name, value in values.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class ResolveResult:
+    alarm_id: str
+    applied: bool
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is handling an alarm: a Django user, or a name from an upstream gateway."""
+
+    name: str
+    user: AbstractBaseUser | None = field(default=None, compare=False)
+
+    @classmethod
+    def of(cls, user: AbstractBaseUser) -> Actor:
+        return cls(name=user.get_username(), user=user)
+
+
+def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: datetime | None = None) -> ReportResult:
+    """Store an alarm once; a repeat of the same ``alarm_id`` changes nothing.
+
+    The insert itself decides: concurrent identical reports all try it, the
+    primary key lets exactly one through, the others see a duplicate and
+    answer ``created=False``. A resolve that arrived early is applied in the
+    same transaction, and the device is registered or marked as seen.
+    """
+    now = now or timezone.now()
+
+    def attempt() -> ReportResult:
+        try:
+            with transaction.atomic():
+                alarm = AlarmEvent(
+                    alarm_id=report.alarm_id,
+                    alarm_type=report.alarm_type,
+                    device_id=report.device_id,
+                    scene_id=report.scene_id,
+                    event_time=report.event_time,
+                    alarm_level=report.alarm_level,
+                    snapshot_url=report.snapshot_url,
+                    confidence_score=report.confidence_score,
+                    source=report.source,
+                )
+                alarm.save(force_insert=True)
+                if report.ext_data is not None:
+                    AlarmEventExt.objects.create(alarm=alarm, ext_data=report.ext_data)
+                _apply_pending_resolve(alarm)
+                record_sign_of_life(report.device_id, ip=client_ip, now=now)
+        except IntegrityError:
+            if not AlarmEvent.objects.filter(pk=report.alarm_id).exists():
+                raise
+            # A retry from the box: nothing changes, but the box is evidently alive.
+            record_sign_of_life(report.device_id, ip=client_ip, now=now)
+            return ReportResult(report.alarm_id, created=False)
+        return ReportResult(report.alarm_id, created=True)
+
+    return _retry_on_deadlock(attempt)
+
+
+def _apply_pending_resolve(alarm: AlarmEvent) -> None:
+    # Locking read: if a resolve for this alarm is being written right now, wait
+    # for it rather than miss it (see resolve_alarm for the other half).
+    pending = PendingResolve.objects.select_for_update().filter(alarm_id=alarm.alarm_id).first()
+    if pending is None:
+        return
+    alarm.alarm_status = AlarmStatus.RESOLVED
+    update_fields = ["alarm_status", "updated_at"]
+    for name, value in (
+        ("duration_ms", pending.duration_ms),
+        ("end_time", pending.end_time),
+        ("resolve_type", pending.resolve_type or None),
+    ):
+        if value is not None:
+            setattr(alarm, name, value)
+            update_fields.append(name)
+    alarm.save(update_fields=update_fields)
+    pending.delete()
+
+
+def resolve_alarm(resolve: EdgeResolve, *, now: datetime | None = None) -> ResolveResult:
+    """The edge says the event is over: record how long it lasted and mark it resolved.
+
+    Never touches what staff decided (handle status, remark, handler).
+    Repeating a resolve is harmless. A resolve for an alarm not yet reported
+    is kept and applied when the report lands (``applied=False``).
+    """
+    now = now or timezone.now()
+    changes = {**resolve.changes(), "alarm_status": AlarmStatus.RESOLVED, "updated_at": now}
+
+    def attempt() -> ResolveResult:
+        with transaction.atomic():
+            if AlarmEvent.objects.filter(pk=resolve.alarm_id).update(**changes):
+                return ResolveResult(resolve.alarm_id, applied=True)
+            PendingResolve.objects.update_or_create(
+                alarm_id=resolve.alarm_id,
+                defaults={
+                    "duration_ms": resolve.duration_ms,
+                    "end_time": resolve.last_frame_time,
+                    "resolve_type": resolve.resolve_type or "",
+                    "received_at": now,
+                },
+            )
+            # The report may have been inserted, uncommitted, since the first
+            # update; this second update waits for it. Whichever of the two
+            # transactions comes second applies the resolve.
+            if AlarmEvent.objects.filter(pk=resolve.alarm_id).update(**changes):
+                PendingResolve.objects.filter(alarm_id=resolve.alarm_id).delete()
+                return ResolveResult(resolve.alarm_id, applied=True)
+            return ResolveResult(resolve.alarm_id, applied=False)
+
+    return _retry_on_deadlock(attempt)
+
+
+def handle_alarm(
+    alarm_id: str,
+    *,
+    handle_status: str,
+    actor: Actor,
+    alarm_status: str | None = None,
+    remark: str | None = None,
+    now: datetime | None = None,
+) -> AlarmEvent:
+    """Record a staff decision on an alarm, and log it.
+
+    ``alarm_status`` only moves forward (NEW → CONFIRMED → RESOLVED). When it
+    is not given, handling a NEW alarm in any way acknowledges it (CONFIRMED).
+    ``handle_status`` may move freely, so a handled alarm can be reopened.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        try:
+            alarm = AlarmEvent.objects.select_for_update().get(pk=alarm_id)
+        except AlarmEvent.DoesNotExist:
+            raise AlarmNotFound(alarm_id) from None
+        from_handle, from_status = alarm.handle_status, alarm.alarm_status
+        if alarm_status is None:
+            acknowledged = handle_status != HandleStatus.UNHANDLED and from_status == AlarmStatus.NEW
+            alarm_status = AlarmStatus.CONFIRMED if acknowledged else from_status
+        if ALARM_STATUS_ORDER[AlarmStatus(alarm_status)] < ALARM_STATUS_ORDER[AlarmStatus(from_status)]:
+            raise InvalidStatusTransition("alarm_status", from_status, alarm_status)
+        alarm.handle_status = handle_status
+        alarm.alarm_status = alarm_status
+        alarm.handler = actor.name
+        alarm.handle_time = now
+        if remark is not None:
+            alarm.handle_remark = remark
+        alarm.save(update_fields=["handle_status", "alarm_status", "handler", "handle_time", "handle_remark", "updated_at"])
+        AlarmHandleLog.objects.create(
+            alarm=alarm,
+            actor=actor.user,
+            actor_name=actor.name,
+            from_handle_status=from_handle,
+            to_handle_status=handle_status,
+            from_alarm_status=from_status,
+            to_alarm_status=alarm_status,
+            remark=remark or "",
+            created_at=now,
+        )
+    return alarm
+
+
+def new_alarm_id(now: datetime) -> str:
+    """``ALT`` + local ``YYYYMMDDHHMMSS`` + 8 hex digits, as the seed service made them."""
+    return f"ALT{timezone.localtime(now):%Y%m%d%H%M%S}{secrets.token_hex(4).upper()}"
+
+
+def create_manual_alarm(values: dict[str, Any], *, now: datetime | None = None) -> str:
+    """Store an alarm entered by staff; returns its new id."""
+    now = now or timezone.now()
+    event_time = values.pop("event_time", now)
+    while True:
+        # 32 random bits per second make a clash vanishingly rare; if one happens, draw again.
+        report = AlarmReport(alarm_id=new_alarm_id(now), event_time=event_time, source=AlarmSource.MANUAL, **values)
+        if report_alarm(report, now=now).created:
+            return report.alarm_id
+
+
+def _retry_on_deadlock(operation: Callable[[], T]) -> T:
+    for attempt in range(1, _DEADLOCK_ATTEMPTS + 1):
+        try:
+            return operation()
+        except OperationalError as exc:
+            code = exc.args[0] if exc.args else None
+            if code not in (_MYSQL_DEADLOCK, _MYSQL_LOCK_WAIT_TIMEOUT) or attempt == _DEADLOCK_ATTEMPTS:
+                raise
+            if transaction.get_connection().in_atomic_block:
+                # Inside an outer transaction the whole of it was rolled back; only its owner can retry.
+                raise
+            logger.warning("retrying %s after lock conflict (attempt %d): %s", operation.__qualname__, attempt, exc)
+    raise AssertionError("unreachable")

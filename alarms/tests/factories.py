@@ -1,0 +1,56 @@
+"""Small factories with defaults for alarm tests: ``make_alarm(alarm_level=1)``."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from alarms.models import AlarmEvent, AlarmEventExt
+from devices.models import EdgeDevice
+
+_sequence = itertools.count(1)
+
+
+def make_alarm(*, ext_data: dict[str, Any] | None = None, **fields: Any) -> AlarmEvent:
+    number = next(_sequence)
+    values: dict[str, Any] = {
+        "alarm_id": f"test-{number:06d}",
+        "alarm_type": "intrusion",
+        "device_id": "cam-01",
+        "event_time": timezone.now(),
+        "alarm_level": 3,
+    }
+    values.update(fields)
+    alarm = AlarmEvent.objects.create(**values)
+    if ext_data is not None:
+        AlarmEventExt.objects.create(alarm=alarm, ext_data=ext_data)
+    return alarm
+
+
+def make_device(device_id: str = "cam-01", **fields: Any) -> EdgeDevice:
+    return EdgeDevice.objects.create(device_id=device_id, **fields)
+
+
+def report_payload(**overrides: Any) -> dict[str, Any]:
+    """A valid edge report body; override any field, or set it to ``...`` to drop it."""
+    payload: dict[str, Any] = {
+        "alarm_id": f"edge-{next(_sequence):06d}",
+        "alarm_type": "leave_post",
+        "device_id": "cam-01",
+        "scene_id": "gate-1",
+        "event_time": "2026-11-27 10:00:00",
+        "alarm_level": 2,
+        "snapshot_url": "https://img.example.com/a.jpg",
+        "confidence_score": 0.91,
+        "ext_data": {"bbox": [1, 2, 3, 4], "bind_id": "b-7"},
+    }
+    payload.update(overrides)
+    return {key: value for key, value in payload.items() if value is not ...}
+
+
+def aware(text: str) -> datetime:
+    """A local (TIME_ZONE) wall-clock time as an aware datetime."""
+    return timezone.make_aware(datetime.fromisoformat(text))

@@ -1,0 +1,140 @@
+"""Fixtures shared by every app's tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser, Permission
+from django.db import connections
+from rest_framework.test import APIClient
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings: Any) -> None:
+    # The manifest storage used with DEBUG off needs collectstatic; tests render admin pages without it.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+def make_user(username: str = "staff", *, staff: bool = True, superuser: bool = False, perms: tuple[str, ...] = ()) -> AbstractUser:
+    user = get_user_model().objects.create_user(
+        username=username, password="secret-pass-123", is_staff=staff, is_superuser=superuser
+    )
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return user
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def admin_user_obj(db: None) -> AbstractUser:
+    return make_user("boss", superuser=True)
+
+
+@pytest.fixture
+def staff_client(admin_user_obj: AbstractUser) -> APIClient:
+    client = APIClient()
+    client.force_login(admin_user_obj)
+    return client
+
+
+@pytest.fixture
+def database_down(transactional_db: None) -> Iterator[None]:
+    """Point the default connection at an address where no database listens, then restore it.
+
+    The database really is unreachable for the code under test: connecting
+    fails exactly as it does when the server is down.
+    """
+    connection = connections["default"]
+    saved = dict(connection.settings_dict)
+    connection.close()
+    if connection.vendor == "mysql":
+        connection.settings_dict.update({"HOST": "127.0.0.1", "PORT": "9"})  # discard port: nothing listens
+    else:
+        connection.settings_dict["NAME"] = "/nonexistent-dir/vsp.sqlite3"
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+
+
+def _database_url() -> str:
+    """A URL for the test database that another process can open."""
+    config = connections["default"].settings_dict
+    if connections["default"].vendor == "mysql":
+        password = f":{config['PASSWORD']}" if config.get("PASSWORD") else ""
+        return f"mysql://{config['USER']}{password}@{config['HOST'] or '127.0.0.1'}:{config['PORT'] or 3306}/{config['NAME']}"
+    return f"sqlite:///{config['NAME']}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def run_server(extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run the service under daphne, as in production, against the test database; yield its base URL."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "DEBUG": "1",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "warning",
+        **(extra_env or {}),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "vsp.asgi:application"],
+        cwd=Path(__file__).parent,
+        env=env,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"daphne exited with {process.returncode}")
+            try:
+                httpx.get(f"{base_url}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def server(transactional_db: None) -> Iterator[str]:
+    """The service in a daphne process of its own, sharing the test database."""
+    with run_server() as base_url:
+        yield base_url

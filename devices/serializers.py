@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from devices.models import EdgeDevice
+
+
+class EdgeDeviceSerializer(serializers.ModelSerializer):
+    """The native representation of a device; staff may edit its name and location."""
+
+    class Meta:
+        model = EdgeDevice
+        fields = [
+            "device_id",
+            "name",
+            "location",
+            "status",
+            "last_heartbeat",
+            "last_seen",
+            "last_ip",
+            "version",
+            "info",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [f for f in fields if f not in ("name", "location")]

@@ -1,0 +1,115 @@
+"""Serializer fields shared by the edge, native and compat APIs."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator
+from rest_framework import serializers
+
+from vsp.times import TimeFormatError, parse_event_time
+
+
+class EventTimeField(serializers.Field):
+    """A time as edge boxes write it: ISO 8601, ``YYYY-MM-DD HH:MM:SS`` or epoch s/ms."""
+
+    def to_internal_value(self, data: Any) -> datetime:
+        try:
+            return parse_event_time(data)
+        except TimeFormatError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+    def to_representation(self, value: datetime) -> str:
+        return serializers.DateTimeField().to_representation(value)
+
+
+class StrictCharField(serializers.CharField):
+    """Text that must arrive as a JSON string: a number would lose digits past 2^53."""
+
+    default_error_messages = {"not_string": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_string")
+        return super().to_internal_value(data)
+
+
+class FiniteFloatField(serializers.FloatField):
+    """A float that refuses NaN and infinities, which compare as "in range" with anything."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            self.fail("invalid")
+        return value
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer that refuses booleans (``True`` is not alarm level 1)."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (not a list or a scalar) whose compact form fits ``max_bytes``."""
+
+    default_error_messages = {
+        "not_object": "Must be a JSON object.",
+        "too_large": "Must serialize to at most {max_bytes} bytes; got {size}.",
+    }
+
+    def __init__(self, *, max_bytes: int | None = None, **kwargs: Any) -> None:
+        self.max_bytes = max_bytes or settings.EXT_DATA_MAX_BYTES
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            self.fail("not_object")
+        size = len(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
+        if size > self.max_bytes:
+            self.fail("too_large", max_bytes=self.max_bytes, size=size)
+        return data
+
+
+# What a snapshot object key may look like: a relative path in the bucket.
+_OBJECT_KEY = re.compile(r"^[^\s\\?#]+$")
+_url_validator = URLValidator(schemes=["http", "https"])
+
+
+class SnapshotReferenceField(serializers.CharField):
+    """An http(s) URL, kept as is, or an object key in the snapshot store."""
+
+    default_error_messages = {
+        "bad_url": "Must be an http(s) URL or an object key.",
+        "bad_key": "An object key may not contain spaces, backslashes, '?', '#' or '..' segments.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 2048)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if not value:
+            return value
+        if "://" in value:
+            try:
+                _url_validator(value)
+            except DjangoValidationError:
+                self.fail("bad_url")
+            return value
+        key = value.lstrip("/")
+        if not _OBJECT_KEY.match(key) or ".." in key.split("/"):
+            self.fail("bad_key")
+        return key

@@ -1,0 +1,229 @@
+"""Settings for the VSP alarm platform.
+
+Every environment variable the service reads is read here, through the typed
+helpers in ``vsp.env``; the README's configuration table lists them all.
+With nothing configured the service runs on an embedded default: a SQLite
+file, the in-memory channel layer and a local-memory cache.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+from vsp.env import (
+    database_config,
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_str,
+    env_time_zone,
+    redis_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# A .env file in the project root fills in what the real environment leaves unset.
+load_dotenv(BASE_DIR / ".env", override=False)
+
+# ---------------------------------------------------------------------------
+# Core
+# ---------------------------------------------------------------------------
+
+# Shipped so that a fresh checkout runs; the vsp.E001 system check refuses it with DEBUG off.
+INSECURE_DEFAULT_SECRET_KEY = "django-insecure-vsp-default-key-change-me"
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY", INSECURE_DEFAULT_SECRET_KEY)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var")))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "vsp",
+    "devices",
+    "alarms",
+    "analysis",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "vsp.urls"
+ASGI_APPLICATION = "vsp.asgi.application"
+WSGI_APPLICATION = "vsp.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# ---------------------------------------------------------------------------
+# Database, channel layer, cache
+# ---------------------------------------------------------------------------
+
+DATABASES = {"default": database_config("DATABASE_URL", str(DATA_DIR / "vsp.sqlite3"))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = redis_url("REDIS_URL")
+# redis-py 8 refuses (instead of waiting) past its pool cap, which defaults to
+# 100; a burst of WebSocket handshakes needs more than that.
+REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 1000, minimum=10)
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}]},
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "vsp",
+        }
+    }
+else:
+    # One process only: a second server process would not see these events.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# ---------------------------------------------------------------------------
+# Time
+# ---------------------------------------------------------------------------
+
+# Stored in UTC; shown, and assumed for naive times from edge boxes, in TIME_ZONE.
+USE_TZ = True
+TIME_ZONE = env_time_zone("TIME_ZONE", "Asia/Shanghai")
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+
+# ---------------------------------------------------------------------------
+# Static files (admin, Swagger UI) served by WhiteNoise, also under daphne.
+# ---------------------------------------------------------------------------
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# ---------------------------------------------------------------------------
+# Limits (one place; each says why it is what it is)
+# ---------------------------------------------------------------------------
+
+# An edge report is a few hundred bytes plus ext_data (capped below); 256 KiB
+# leaves room for a generous ext_data while refusing accidental uploads.
+EDGE_MAX_BODY_BYTES = env_int("EDGE_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
+# ext_data is kept as the edge sent it; bounding it keeps one alarm row small.
+EXT_DATA_MAX_BYTES = 64 * 1024
+# Django's own guard for every other request body.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(EDGE_MAX_BODY_BYTES, 2_621_440)
+
+# Lists default to a screenful; the hard maximum keeps one request bounded.
+API_PAGE_SIZE = 20
+API_MAX_PAGE_SIZE = 200
+# The statistics trend has one bucket per day; a year is the longest range it draws.
+STATISTICS_MAX_DAYS = 366
+STATISTICS_DEFAULT_DAYS = 7
+STATISTICS_TOP_DEVICES = 10
+
+# How long /health waits for each dependency before calling it down.
+HEALTH_CHECK_TIMEOUT = 3.0
+
+# ---------------------------------------------------------------------------
+# REST framework and OpenAPI
+# ---------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    # Token first, so an anonymous caller gets 401 with WWW-Authenticate rather than 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["vsp.permissions.StaffModelPermissions"],
+    "DEFAULT_PAGINATION_CLASS": "vsp.pagination.PageNumberPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "vsp.exceptions.native_exception_handler",
+    "PAGE_SIZE": API_PAGE_SIZE,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "VSP alarm platform API",
+    "DESCRIPTION": "Edge ingest and the native staff API. The Yudao-compatible API lives under /admin-api/.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# ---------------------------------------------------------------------------
+# Demo account, logging
+# ---------------------------------------------------------------------------
+
+# Created by `manage.py ensure_demo_user` (run by `make run`) when no user exists yet.
+DEMO_USERNAME = "admin"
+DEMO_PASSWORD = "admin123"
+
+LOG_LEVEL = env_choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_HTTPONLY = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None

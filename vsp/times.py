@@ -1,0 +1,71 @@
+"""Parsing the many ways edge boxes write a point in time.
+
+Edge firmware in the field sends ISO 8601 (with or without an offset),
+``YYYY-MM-DD HH:MM:SS``, or epoch seconds or milliseconds, as a number or a
+string. Everything becomes an aware UTC-comparable datetime; a time without
+an offset is read in the service's ``TIME_ZONE``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+
+from django.utils import timezone
+
+# Outside this window a value is a unit mix-up or a broken clock, not an event time.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+# 10^11 seconds is the year 5138, so anything at or beyond it must be milliseconds.
+_MILLISECONDS_THRESHOLD = 100_000_000_000
+
+_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+# A date with a time of day; fromisoformat alone would also take a bare date.
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+class TimeFormatError(ValueError):
+    """The value is not a point in time in any accepted format."""
+
+
+def parse_event_time(value: object) -> datetime:
+    """Parse an edge time value into an aware datetime, or raise ``TimeFormatError``."""
+    if isinstance(value, bool):
+        raise TimeFormatError("must be a time, not a boolean")
+    if isinstance(value, int | float):
+        return _from_epoch(float(value))
+    if not isinstance(value, str):
+        raise TimeFormatError("must be an ISO 8601 string, 'YYYY-MM-DD HH:MM:SS' or epoch seconds/milliseconds")
+    text = value.strip()
+    if _NUMBER.match(text):
+        return _from_epoch(float(text))
+    if not _DATE_TIME.match(text):
+        raise TimeFormatError(
+            f"{text[:40]!r} is not ISO 8601, 'YYYY-MM-DD HH:MM:SS' or epoch seconds/milliseconds"
+        )
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise TimeFormatError(f"{text[:40]!r} is not a valid date and time") from None
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
+    return _in_range(parsed)
+
+
+def _from_epoch(number: float) -> datetime:
+    if not math.isfinite(number):
+        raise TimeFormatError("must be a finite number")
+    seconds = number / 1000 if abs(number) >= _MILLISECONDS_THRESHOLD else number
+    try:
+        parsed = datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise TimeFormatError("epoch value is out of range") from None
+    return _in_range(parsed)
+
+
+def _in_range(parsed: datetime) -> datetime:
+    if not EARLIEST <= parsed < LATEST:
+        raise TimeFormatError(f"{parsed.isoformat()} is outside 2000-01-01 .. 2100-01-01")
+    return parsed

@@ -1,0 +1,27 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from alarms import edge_views
+from alarms.api import AlarmViewSet
+from devices.api import EdgeDeviceViewSet
+from vsp.health import health
+
+router = DefaultRouter()
+router.register("alerts", AlarmViewSet, basename="alert")
+router.register("devices", EdgeDeviceViewSet, basename="device")
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("health", health, name="health"),
+    # Edge boxes (CONTRACT §3)
+    path("api/ai/alert/edge/report", edge_views.report, name="edge-report"),
+    path("api/ai/alert/edge/resolve", edge_views.resolve, name="edge-resolve"),
+    # Native staff API (CONTRACT §4)
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]

@@ -1,0 +1,9 @@
+"""WSGI entry point, for HTTP-only deployments (no WebSockets)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vsp.settings")
+
+application = get_wsgi_application()
