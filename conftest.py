@@ -21,7 +21,9 @@ from rest_framework.test import APIClient
 
 
 @pytest.fixture(autouse=True)
-def _plain_static_storage(settings: Any) -> None:
+def _fast_test_settings(settings: Any) -> None:
+    # Password hashing is deliberately slow; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # The manifest storage used with DEBUG off needs collectstatic; tests render admin pages without it.
     settings.STORAGES = {
         **settings.STORAGES,

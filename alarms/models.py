@@ -7,6 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import OuterRef, Subquery
 
+from alarms.exceptions import InvalidStatusTransition
 from devices.models import EdgeDevice
 
 # The edge contract's alphabet for alarm ids; also what URL routes accept.
@@ -103,6 +104,11 @@ class AlarmEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alarm_id} {self.alarm_type} @ {self.device_id}"
+
+    def check_alarm_status_change(self, new_status: str) -> None:
+        """Staff move ``alarm_status`` forward (NEW → CONFIRMED → RESOLVED) or leave it; never back."""
+        if ALARM_STATUS_ORDER[AlarmStatus(new_status)] < ALARM_STATUS_ORDER[AlarmStatus(self.alarm_status)]:
+            raise InvalidStatusTransition("alarm_status", self.alarm_status, new_status)
 
 
 class AlarmEventExt(models.Model):

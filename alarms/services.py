@@ -19,9 +19,8 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
-from alarms.exceptions import AlarmNotFound, InvalidStatusTransition
+from alarms.exceptions import AlarmNotFound
 from alarms.models import (
-    ALARM_STATUS_ORDER,
     AlarmEvent,
     AlarmEventExt,
     AlarmHandleLog,
@@ -217,8 +216,7 @@ def handle_alarm(
         if alarm_status is None:
             acknowledged = handle_status != HandleStatus.UNHANDLED and from_status == AlarmStatus.NEW
             alarm_status = AlarmStatus.CONFIRMED if acknowledged else from_status
-        if ALARM_STATUS_ORDER[AlarmStatus(alarm_status)] < ALARM_STATUS_ORDER[AlarmStatus(from_status)]:
-            raise InvalidStatusTransition("alarm_status", from_status, alarm_status)
+        alarm.check_alarm_status_change(alarm_status)
         alarm.handle_status = handle_status
         alarm.alarm_status = alarm_status
         alarm.handler = actor.name

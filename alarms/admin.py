@@ -1,0 +1,114 @@
+"""Django admin for alarms: triage lists, and handling from the change page through the service."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from alarms import services
+from alarms.exceptions import InvalidStatusTransition
+from alarms.models import AlarmEvent, AlarmEventExt, AlarmHandleLog, AlarmStatus, HandleStatus
+
+# What staff decide; everything else on an alarm came from the edge and is read-only here.
+HANDLING_FIELDS = ("handle_status", "alarm_status", "handle_remark")
+
+
+class AlarmHandleForm(forms.ModelForm):
+    handle_status = forms.ChoiceField(choices=HandleStatus.choices)
+    alarm_status = forms.ChoiceField(choices=AlarmStatus.choices, help_text="Moves forward only: NEW → CONFIRMED → RESOLVED.")
+
+    class Meta:
+        model = AlarmEvent
+        fields = HANDLING_FIELDS
+
+    def clean_alarm_status(self) -> str:
+        new_status: str = self.cleaned_data["alarm_status"]
+        stored = AlarmEvent.objects.only("alarm_status").get(pk=self.instance.pk)
+        try:
+            stored.check_alarm_status_change(new_status)
+        except InvalidStatusTransition as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return new_status
+
+
+class AlarmEventExtInline(admin.StackedInline):
+    model = AlarmEventExt
+    can_delete = False
+    readonly_fields = ("pretty_ext_data",)
+    fields = ("pretty_ext_data",)
+    verbose_name_plural = "Edge extension data"
+
+    @admin.display(description="ext_data")
+    def pretty_ext_data(self, ext: AlarmEventExt) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(ext.ext_data, ensure_ascii=False, indent=2))
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class AlarmHandleLogInline(admin.TabularInline):
+    model = AlarmHandleLog
+    can_delete = False
+    extra = 0
+    fields = ("created_at", "actor_name", "from_handle_status", "to_handle_status", "from_alarm_status", "to_alarm_status", "remark")
+    readonly_fields = fields
+    verbose_name_plural = "Handling log"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AlarmEvent)
+class AlarmEventAdmin(admin.ModelAdmin):
+    form = AlarmHandleForm
+    list_display = ("alarm_id", "event_time", "alarm_type", "device_id", "alarm_level", "alarm_status", "handle_status", "handler")
+    list_filter = ("alarm_status", "handle_status", "alarm_level", "alarm_type", "source", "device_id")
+    date_hierarchy = "event_time"
+    search_fields = ("alarm_id", "alarm_type", "device_id", "scene_id", "handle_remark")
+    list_per_page = 50
+    show_full_result_count = False
+    readonly_fields = (
+        "alarm_id", "alarm_type", "device_id", "scene_id", "event_time", "alarm_level", "snapshot",
+        "confidence_score", "duration_ms", "end_time", "resolve_type", "handler", "handle_time", "source",
+        "created_at", "updated_at",
+    )
+    fieldsets = (
+        ("Handling", {"fields": HANDLING_FIELDS}),
+        ("Event", {"fields": ("alarm_id", "alarm_type", "alarm_level", "event_time", "device_id", "scene_id",
+                              "confidence_score", "snapshot", "source")}),
+        ("End (from the edge)", {"fields": ("duration_ms", "end_time", "resolve_type")}),
+        ("Record", {"fields": ("handler", "handle_time", "created_at", "updated_at")}),
+    )
+    inlines = (AlarmEventExtInline, AlarmHandleLogInline)
+
+    @admin.display(description="snapshot")
+    def snapshot(self, alarm: AlarmEvent) -> str:
+        if alarm.snapshot_url.startswith(("http://", "https://")):
+            return format_html('<a href="{0}" target="_blank" rel="noopener">{0}</a>', alarm.snapshot_url)
+        return alarm.snapshot_url or "—"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Alarms come from the edge, or from POST /api/v1/alerts/ which assigns an ALT… id.
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("alarms.handle_alarmevent")
+
+    def save_model(self, request: HttpRequest, obj: AlarmEvent, form: forms.ModelForm, change: bool) -> None:
+        if not (change and form.has_changed()):
+            return
+        services.handle_alarm(
+            obj.pk,
+            handle_status=form.cleaned_data["handle_status"],
+            alarm_status=form.cleaned_data["alarm_status"],
+            remark=form.cleaned_data["handle_remark"],
+            actor=services.Actor.of(request.user),
+        )

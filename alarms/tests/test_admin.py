@@ -1,0 +1,109 @@
+"""Django admin: staff triage alarms and handle them from the change page."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import AbstractUser
+from django.test import Client
+
+from alarms.models import AlarmEvent, AlarmHandleLog, AlarmStatus, HandleStatus
+from alarms.tests.factories import aware, make_alarm, make_device
+from conftest import make_user
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/alarms/alarmevent/"
+
+
+@pytest.fixture
+def admin_client_(admin_user_obj: AbstractUser) -> Client:
+    client = Client()
+    client.force_login(admin_user_obj)
+    return client
+
+
+@pytest.mark.parametrize(
+    ("query", "shown", "hidden"),
+    [
+        ("", ["AD-1", "AD-2"], []),
+        ("?handle_status__exact=HANDLED", ["AD-2"], ["AD-1"]),
+        ("?alarm_status__exact=NEW", ["AD-1"], ["AD-2"]),
+        ("?alarm_level__exact=1", ["AD-1"], ["AD-2"]),
+        ("?alarm_type=smoke", ["AD-2"], ["AD-1"]),
+        ("?device_id=cam-02", ["AD-2"], ["AD-1"]),
+        ("?q=brigade", ["AD-2"], ["AD-1"]),
+        ("?event_time__year=2026&event_time__month=11&event_time__day=20", ["AD-1"], ["AD-2"]),
+    ],
+)
+def test_the_alarm_list_filters(admin_client_: Client, query: str, shown: list[str], hidden: list[str]) -> None:
+    make_alarm(alarm_id="AD-1", alarm_level=1, event_time=aware("2026-11-20 09:00:00"))
+    make_alarm(alarm_id="AD-2", alarm_type="smoke", device_id="cam-02", event_time=aware("2026-11-21 09:00:00"),
+               alarm_status=AlarmStatus.CONFIRMED, handle_status=HandleStatus.HANDLED, handle_remark="fire brigade")
+
+    response = admin_client_.get(CHANGELIST + query)
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    for alarm_id in shown:
+        assert f">{alarm_id}<" in page
+    for alarm_id in hidden:
+        assert f">{alarm_id}<" not in page
+
+
+def test_the_change_page_shows_ext_data_and_the_log(admin_client_: Client) -> None:
+    make_device("cam-01", name="East gate")
+    make_alarm(alarm_id="AD-3", ext_data={"bind_id": "seat-42"}, snapshot_url="https://img.example.com/x.jpg")
+
+    page = admin_client_.get(f"{CHANGELIST}AD-3/change/").content.decode()
+
+    assert "seat-42" in page
+    assert 'href="https://img.example.com/x.jpg"' in page
+    assert "Handling log" in page
+
+
+def test_handling_from_the_change_page_goes_through_the_log(admin_client_: Client) -> None:
+    make_alarm(alarm_id="AD-4")
+
+    response = admin_client_.post(
+        f"{CHANGELIST}AD-4/change/",
+        {"handle_status": "HANDLED", "alarm_status": "CONFIRMED", "handle_remark": "false trigger by a cat",
+         "ext-TOTAL_FORMS": "0", "ext-INITIAL_FORMS": "0", "handle_logs-TOTAL_FORMS": "0", "handle_logs-INITIAL_FORMS": "0"},
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    alarm = AlarmEvent.objects.get(pk="AD-4")
+    assert (alarm.handle_status, alarm.alarm_status, alarm.handle_remark, alarm.handler) == (
+        "HANDLED", "CONFIRMED", "false trigger by a cat", "boss"
+    )
+    assert AlarmHandleLog.objects.filter(alarm=alarm, actor_name="boss", to_handle_status="HANDLED").count() == 1
+
+
+def test_the_change_page_refuses_moving_the_status_back(admin_client_: Client) -> None:
+    make_alarm(alarm_id="AD-5", alarm_status=AlarmStatus.RESOLVED)
+
+    response = admin_client_.post(
+        f"{CHANGELIST}AD-5/change/",
+        {"handle_status": "HANDLED", "alarm_status": "NEW", "handle_remark": "",
+         "ext-TOTAL_FORMS": "0", "ext-INITIAL_FORMS": "0", "handle_logs-TOTAL_FORMS": "0", "handle_logs-INITIAL_FORMS": "0"},
+    )
+
+    assert response.status_code == 200
+    assert "alarm_status cannot go from RESOLVED back to NEW" in response.content.decode()
+    assert AlarmEvent.objects.get(pk="AD-5").alarm_status == AlarmStatus.RESOLVED
+    assert not AlarmHandleLog.objects.exists()
+
+
+def test_staff_without_the_handle_permission_only_view(client: Client) -> None:
+    make_alarm(alarm_id="AD-6")
+    client.force_login(make_user("viewer", perms=("alarms.view_alarmevent",)))
+
+    assert client.get(CHANGELIST).status_code == 200
+    client.post(f"{CHANGELIST}AD-6/change/", {"handle_status": "HANDLED", "alarm_status": "NEW"})
+    assert AlarmEvent.objects.get(pk="AD-6").handle_status == HandleStatus.UNHANDLED
+
+
+def test_the_device_admin_lists_and_searches(admin_client_: Client) -> None:
+    make_device("cam-01", name="East gate")
+    make_device("cam-02", name="Warehouse")
+    page = admin_client_.get("/admin/devices/edgedevice/?q=ware").content.decode()
+    assert "cam-02" in page and "cam-01" not in page

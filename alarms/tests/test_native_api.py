@@ -1,0 +1,288 @@
+"""The native staff API for alarms: /api/v1/alerts/."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import AbstractUser
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from alarms.models import AlarmEvent, AlarmHandleLog, AlarmSource, AlarmStatus, HandleStatus
+from alarms.tests.factories import aware, make_alarm, make_device
+from conftest import make_user
+
+pytestmark = pytest.mark.django_db
+
+LIST = "/api/v1/alerts/"
+
+
+def ids(response: Any) -> list[str]:
+    return [row["alarm_id"] for row in response.json()["results"]]
+
+
+# --- who may call -------------------------------------------------------------
+
+
+def test_anonymous_callers_are_refused_with_401(api_client: APIClient) -> None:
+    response = api_client.get(LIST)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+
+
+def test_a_logged_in_non_staff_user_is_refused_with_403(api_client: APIClient) -> None:
+    api_client.force_login(make_user("visitor", staff=False))
+    assert api_client.get(LIST).status_code == 403
+
+
+def test_staff_without_the_view_permission_are_refused(api_client: APIClient) -> None:
+    api_client.force_login(make_user("newbie"))
+    assert api_client.get(LIST).status_code == 403
+    assert api_client.get(f"{LIST}statistics/").status_code == 403
+
+
+def test_staff_read_with_a_token(api_client: APIClient) -> None:
+    user = make_user("reader", perms=("alarms.view_alarmevent",))
+    make_alarm(alarm_id="TOK-1")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+
+    assert ids(api_client.get(LIST)) == ["TOK-1"]
+
+
+def test_handling_needs_the_handle_permission(api_client: APIClient) -> None:
+    make_alarm(alarm_id="P-1")
+    api_client.force_login(make_user("reader", perms=("alarms.view_alarmevent",)))
+
+    response = api_client.post(f"{LIST}P-1/handle/", {"handle_status": "HANDLED"}, format="json")
+
+    assert response.status_code == 403
+    assert AlarmEvent.objects.get(pk="P-1").handle_status == HandleStatus.UNHANDLED
+
+
+def test_creating_needs_the_add_permission(api_client: APIClient) -> None:
+    api_client.force_login(make_user("reader", perms=("alarms.view_alarmevent",)))
+    response = api_client.post(LIST, {"alarm_type": "smoke", "device_id": "cam-01"}, format="json")
+    assert response.status_code == 403
+
+
+# --- list, filters, ordering, pagination ----------------------------------------
+
+
+def test_the_list_is_newest_first_with_device_names(staff_client: APIClient) -> None:
+    make_device("cam-01", name="East gate")
+    make_alarm(alarm_id="OLD", event_time=aware("2026-11-01 08:00:00"))
+    make_alarm(alarm_id="NEW", event_time=aware("2026-11-02 08:00:00"))
+    make_alarm(alarm_id="ORPHAN", device_id="cam-gone", event_time=aware("2026-11-03 08:00:00"))
+
+    response = staff_client.get(LIST)
+
+    assert response.status_code == 200
+    assert ids(response) == ["ORPHAN", "NEW", "OLD"]
+    rows = {row["alarm_id"]: row for row in response.json()["results"]}
+    assert rows["NEW"]["device_name"] == "East gate"
+    assert rows["ORPHAN"]["device_name"] is None
+    assert rows["NEW"]["event_time"] == "2026-11-02T08:00:00+08:00"
+
+
+@pytest.fixture
+def known_alarms() -> None:
+    make_device("cam-01", name="East gate")
+    make_device("cam-02", name="Warehouse")
+    make_alarm(alarm_id="A1", alarm_type="intrusion", device_id="cam-01", scene_id="gate", alarm_level=1,
+               event_time=aware("2026-11-20 09:00:00"))
+    make_alarm(alarm_id="A2", alarm_type="smoke", device_id="cam-02", scene_id="store", alarm_level=2,
+               event_time=aware("2026-11-21 09:00:00"), alarm_status=AlarmStatus.CONFIRMED,
+               handle_status=HandleStatus.HANDLING, handle_remark="fire brigade notified")
+    make_alarm(alarm_id="A3", alarm_type="smoke", device_id="cam-01", scene_id="gate", alarm_level=3,
+               event_time=aware("2026-11-22 09:00:00"), alarm_status=AlarmStatus.RESOLVED,
+               handle_status=HandleStatus.HANDLED)
+    make_alarm(alarm_id="A4", alarm_type="no_helmet", device_id="cam-02", scene_id="store", alarm_level=4,
+               event_time=aware("2026-11-23 09:00:00"), handle_status=HandleStatus.IGNORED)
+
+
+@pytest.mark.usefixtures("known_alarms")
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("alarm_type=smoke", ["A3", "A2"]),
+        ("device_id=cam-01", ["A3", "A1"]),
+        ("scene_id=store", ["A4", "A2"]),
+        ("alarm_level=1", ["A1"]),
+        ("alarm_status=CONFIRMED", ["A2"]),
+        ("handle_status=IGNORED", ["A4"]),
+        ("event_time_after=2026-11-21T09:00:00%2B08:00", ["A4", "A3", "A2"]),
+        ("event_time_before=2026-11-21 09:00:00", ["A2", "A1"]),
+        ("event_time_after=2026-11-21 00:00:00&event_time_before=2026-11-22 23:59:59", ["A3", "A2"]),
+        ("q=brigade", ["A2"]),
+        ("q=cam-02", ["A4", "A2"]),
+        ("q=a1", ["A1"]),
+        ("alarm_type=smoke&device_id=cam-02", ["A2"]),
+        ("ordering=event_time", ["A1", "A2", "A3", "A4"]),
+        ("ordering=alarm_level", ["A1", "A2", "A3", "A4"]),
+        ("ordering=-alarm_level", ["A4", "A3", "A2", "A1"]),
+        ("ordering=device_id,-event_time", ["A3", "A1", "A4", "A2"]),
+    ],
+)
+def test_list_filters_and_ordering(staff_client: APIClient, query: str, expected: list[str]) -> None:
+    response = staff_client.get(f"{LIST}?{query}")
+    assert response.status_code == 200, response.json()
+    assert ids(response) == expected
+    assert response.json()["count"] == len(expected)
+
+
+@pytest.mark.usefixtures("known_alarms")
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("alarm_level=9", "alarm_level"),
+        ("alarm_status=DONE", "alarm_status"),
+        ("handle_status=x", "handle_status"),
+        ("event_time_after=tuesday", "event_time_after"),
+        ("ordering=snapshot_url", "ordering"),
+    ],
+)
+def test_bad_filters_are_refused_naming_the_parameter(staff_client: APIClient, query: str, field: str) -> None:
+    response = staff_client.get(f"{LIST}?{query}")
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_pagination_is_bounded(staff_client: APIClient, settings: Any) -> None:
+    AlarmEvent.objects.bulk_create(
+        AlarmEvent(alarm_id=f"PG-{n:03d}", alarm_type="smoke", device_id="cam-01", event_time=aware("2026-11-01 00:00:00"))
+        for n in range(205)
+    )
+
+    default = staff_client.get(LIST).json()
+    assert (default["count"], len(default["results"])) == (205, 20)
+    assert len(staff_client.get(f"{LIST}?page_size=50").json()["results"]) == 50
+    assert len(staff_client.get(f"{LIST}?page_size=1000").json()["results"]) == 200
+    assert len(staff_client.get(f"{LIST}?page_size=0").json()["results"]) == 20
+    assert len(staff_client.get(f"{LIST}?page_size=-3").json()["results"]) == 20
+    assert len(staff_client.get(f"{LIST}?page=11").json()["results"]) == 5
+    assert staff_client.get(f"{LIST}?page=12").status_code == 404
+    pages = [ids(staff_client.get(f"{LIST}?page={page}&page_size=100")) for page in (1, 2, 3)]
+    seen = [alarm_id for page in pages for alarm_id in page]
+    assert len(seen) == len(set(seen)) == 205
+
+
+def test_the_list_costs_a_fixed_number_of_queries(staff_client: APIClient, django_assert_max_num_queries: Any) -> None:
+    for number in range(30):
+        make_device(f"cam-{number}", name=f"Camera {number}")
+        make_alarm(device_id=f"cam-{number}", ext_data={"n": number})
+    # session + user lookups, count, page
+    with django_assert_max_num_queries(4):
+        response = staff_client.get(f"{LIST}?page_size=30")
+    assert len(response.json()["results"]) == 30
+
+
+# --- detail -------------------------------------------------------------------
+
+
+def test_the_detail_carries_ext_data_and_the_handling_log(staff_client: APIClient, admin_user_obj: AbstractUser) -> None:
+    make_alarm(alarm_id="D-1", ext_data={"bbox": [1, 2, 3, 4]})
+    staff_client.post("/api/v1/alerts/D-1/handle/", {"handle_status": "HANDLING", "remark": "on my way"}, format="json")
+
+    body = staff_client.get("/api/v1/alerts/D-1/").json()
+
+    assert body["ext_data"] == {"bbox": [1, 2, 3, 4]}
+    assert [(log["actor_name"], log["from_handle_status"], log["to_handle_status"], log["remark"])
+            for log in body["handle_logs"]] == [("boss", "UNHANDLED", "HANDLING", "on my way")]
+
+
+def test_ids_with_dots_and_colons_resolve(staff_client: APIClient) -> None:
+    make_alarm(alarm_id="box-7:2026.11.27_01")
+    assert staff_client.get("/api/v1/alerts/box-7:2026.11.27_01/").status_code == 200
+
+
+def test_an_unknown_alarm_is_404(staff_client: APIClient) -> None:
+    assert staff_client.get("/api/v1/alerts/nope/").status_code == 404
+    assert staff_client.post("/api/v1/alerts/nope/handle/", {"handle_status": "HANDLED"}, format="json").status_code == 404
+
+
+def test_the_detail_costs_a_fixed_number_of_queries(staff_client: APIClient, django_assert_max_num_queries: Any) -> None:
+    alarm = make_alarm(ext_data={"a": 1})
+    for _ in range(5):
+        staff_client.post(f"/api/v1/alerts/{alarm.pk}/handle/", {"handle_status": "HANDLING"}, format="json")
+    with django_assert_max_num_queries(4):
+        assert len(staff_client.get(f"/api/v1/alerts/{alarm.pk}/").json()["handle_logs"]) == 5
+
+
+# --- staff create and handle -----------------------------------------------------
+
+
+def test_staff_create_an_alarm_by_hand_and_it_gets_an_alt_id(staff_client: APIClient) -> None:
+    response = staff_client.post(
+        LIST,
+        {"alarm_type": "smoke", "device_id": "cam-09", "alarm_level": 1, "ext_data": {"note": "seen on patrol"}},
+        format="json",
+    )
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert re.fullmatch(r"ALT\d{14}[0-9A-F]{8}", body["alarm_id"])
+    assert body["source"] == AlarmSource.MANUAL
+    assert body["ext_data"] == {"note": "seen on patrol"}
+    assert AlarmEvent.objects.get(pk=body["alarm_id"]).alarm_level == 1
+
+
+def test_a_bad_manual_alarm_is_refused_naming_the_field(staff_client: APIClient) -> None:
+    response = staff_client.post(LIST, {"alarm_type": "smoke", "alarm_level": 7}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()) == {"device_id", "alarm_level"}
+    assert AlarmEvent.objects.count() == 0
+
+
+def test_handling_records_who_and_when_and_acknowledges_a_new_alarm(staff_client: APIClient) -> None:
+    make_alarm(alarm_id="H-1")
+
+    response = staff_client.post(
+        "/api/v1/alerts/H-1/handle/", {"handle_status": "HANDLED", "remark": "checked on camera"}, format="json"
+    )
+
+    assert response.status_code == 200
+    alarm = AlarmEvent.objects.get(pk="H-1")
+    assert (alarm.handle_status, alarm.alarm_status, alarm.handler, alarm.handle_remark) == (
+        HandleStatus.HANDLED,
+        AlarmStatus.CONFIRMED,
+        "boss",
+        "checked on camera",
+    )
+    assert alarm.handle_time is not None
+    log = AlarmHandleLog.objects.get(alarm=alarm)
+    assert (log.from_alarm_status, log.to_alarm_status, log.actor.username) == ("NEW", "CONFIRMED", "boss")
+
+
+def test_handling_can_resolve_but_never_move_the_alarm_status_back(staff_client: APIClient) -> None:
+    make_alarm(alarm_id="H-2", alarm_status=AlarmStatus.RESOLVED)
+
+    back = staff_client.post(
+        "/api/v1/alerts/H-2/handle/", {"handle_status": "HANDLED", "alarm_status": "CONFIRMED"}, format="json"
+    )
+    forward = staff_client.post(
+        "/api/v1/alerts/H-2/handle/", {"handle_status": "HANDLED", "alarm_status": "RESOLVED"}, format="json"
+    )
+
+    assert back.status_code == 409
+    assert back.json() == {"detail": "alarm_status cannot go from RESOLVED back to CONFIRMED"}
+    assert forward.status_code == 200
+    assert AlarmHandleLog.objects.filter(alarm_id="H-2").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "handle_status"),
+        ({"handle_status": "DONE"}, "handle_status"),
+        ({"handle_status": "HANDLED", "alarm_status": "OPEN"}, "alarm_status"),
+        ({"handle_status": "HANDLED", "remark": "x" * 2001}, "remark"),
+    ],
+)
+def test_bad_handle_input_is_refused_naming_the_field(staff_client: APIClient, body: dict[str, Any], field: str) -> None:
+    make_alarm(alarm_id="H-3")
+    response = staff_client.post("/api/v1/alerts/H-3/handle/", body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not AlarmHandleLog.objects.exists()

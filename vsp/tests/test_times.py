@@ -1,0 +1,53 @@
+"""Edge time parsing (vsp.times)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from vsp.times import TimeFormatError, parse_event_time
+
+INSTANT = datetime(2026, 11, 27, 2, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-11-27T10:00:00+08:00",
+        "2026-11-27T02:00:00Z",
+        "2026-11-27T10:00:00",
+        "2026-11-27 10:00:00",
+        "2026-11-27 10:00",
+        1795744800,
+        1795744800000,
+        "1795744800",
+        " 1795744800000 ",
+    ],
+)
+def test_each_format_means_the_same_instant(value: object) -> None:
+    assert parse_event_time(value) == INSTANT
+
+
+@override_settings(TIME_ZONE="Europe/Berlin")
+def test_a_naive_time_is_read_in_the_configured_zone() -> None:
+    with timezone.override("Europe/Berlin"):
+        assert parse_event_time("2026-11-27 03:00:00") == INSTANT
+
+
+@pytest.mark.parametrize(
+    "value",
+    [True, None, [], {}, "", "now", "2026-11-27", "27/11/2026 10:00", float("nan"), float("inf"), 10**20, -1, "1e5"],
+)
+def test_anything_else_is_refused(value: object) -> None:
+    with pytest.raises(TimeFormatError):
+        parse_event_time(value)
+
+
+def test_the_millisecond_threshold_sits_between_plausible_seconds_and_milliseconds() -> None:
+    # 99,999,999,999 seconds is beyond 2100 (refused); the same digits +1 are milliseconds in 1973 (refused too).
+    with pytest.raises(TimeFormatError):
+        parse_event_time(99_999_999_999)
+    assert parse_event_time(4_102_444_799) == datetime(2099, 12, 31, 23, 59, 59, tzinfo=UTC)
