@@ -14,8 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser, Permission
+from django.contrib.auth.models import Permission, User
 from django.db import connections
 from rest_framework.test import APIClient
 
@@ -31,8 +30,10 @@ def _fast_test_settings(settings: Any) -> None:
     }
 
 
-def make_user(username: str = "staff", *, staff: bool = True, superuser: bool = False, perms: tuple[str, ...] = ()) -> AbstractUser:
-    user = get_user_model().objects.create_user(
+def make_user(
+    username: str = "staff", *, staff: bool = True, superuser: bool = False, perms: tuple[str, ...] = ()
+) -> User:
+    user = User.objects.create_user(
         username=username, password="secret-pass-123", is_staff=staff, is_superuser=superuser
     )
     for perm in perms:
@@ -47,12 +48,12 @@ def api_client() -> APIClient:
 
 
 @pytest.fixture
-def admin_user_obj(db: None) -> AbstractUser:
+def admin_user_obj(db: None) -> User:
     return make_user("boss", superuser=True)
 
 
 @pytest.fixture
-def staff_client(admin_user_obj: AbstractUser) -> APIClient:
+def staff_client(admin_user_obj: User) -> APIClient:
     client = APIClient()
     client.force_login(admin_user_obj)
     return client
@@ -85,7 +86,8 @@ def _database_url() -> str:
     config = connections["default"].settings_dict
     if connections["default"].vendor == "mysql":
         password = f":{config['PASSWORD']}" if config.get("PASSWORD") else ""
-        return f"mysql://{config['USER']}{password}@{config['HOST'] or '127.0.0.1'}:{config['PORT'] or 3306}/{config['NAME']}"
+        address = f"{config['HOST'] or '127.0.0.1'}:{config['PORT'] or 3306}"
+        return f"mysql://{config['USER']}{password}@{address}/{config['NAME']}"
     return f"sqlite:///{config['NAME']}"
 
 

@@ -20,7 +20,9 @@ HANDLING_FIELDS = ("handle_status", "alarm_status", "handle_remark")
 
 class AlarmHandleForm(forms.ModelForm):
     handle_status = forms.ChoiceField(choices=HandleStatus.choices)
-    alarm_status = forms.ChoiceField(choices=AlarmStatus.choices, help_text="Moves forward only: NEW → CONFIRMED → RESOLVED.")
+    alarm_status = forms.ChoiceField(
+        choices=AlarmStatus.choices, help_text="Moves forward only: NEW → CONFIRMED → RESOLVED."
+    )
 
     class Meta:
         model = AlarmEvent
@@ -55,7 +57,15 @@ class AlarmHandleLogInline(admin.TabularInline):
     model = AlarmHandleLog
     can_delete = False
     extra = 0
-    fields = ("created_at", "actor_name", "from_handle_status", "to_handle_status", "from_alarm_status", "to_alarm_status", "remark")
+    fields = (
+        "created_at",
+        "actor_name",
+        "from_handle_status",
+        "to_handle_status",
+        "from_alarm_status",
+        "to_alarm_status",
+        "remark",
+    )
     readonly_fields = fields
     verbose_name_plural = "Handling log"
 
@@ -69,21 +79,57 @@ class AlarmHandleLogInline(admin.TabularInline):
 @admin.register(AlarmEvent)
 class AlarmEventAdmin(admin.ModelAdmin):
     form = AlarmHandleForm
-    list_display = ("alarm_id", "event_time", "alarm_type", "device_id", "alarm_level", "alarm_status", "handle_status", "handler")
+    list_display = (
+        "alarm_id",
+        "event_time",
+        "alarm_type",
+        "device_id",
+        "alarm_level",
+        "alarm_status",
+        "handle_status",
+        "handler",
+    )
     list_filter = ("alarm_status", "handle_status", "alarm_level", "alarm_type", "source", "device_id")
     date_hierarchy = "event_time"
     search_fields = ("alarm_id", "alarm_type", "device_id", "scene_id", "handle_remark")
     list_per_page = 50
     show_full_result_count = False
     readonly_fields = (
-        "alarm_id", "alarm_type", "device_id", "scene_id", "event_time", "alarm_level", "snapshot",
-        "confidence_score", "duration_ms", "end_time", "resolve_type", "handler", "handle_time", "source",
-        "created_at", "updated_at",
+        "alarm_id",
+        "alarm_type",
+        "device_id",
+        "scene_id",
+        "event_time",
+        "alarm_level",
+        "snapshot",
+        "confidence_score",
+        "duration_ms",
+        "end_time",
+        "resolve_type",
+        "handler",
+        "handle_time",
+        "source",
+        "created_at",
+        "updated_at",
     )
     fieldsets = (
         ("Handling", {"fields": HANDLING_FIELDS}),
-        ("Event", {"fields": ("alarm_id", "alarm_type", "alarm_level", "event_time", "device_id", "scene_id",
-                              "confidence_score", "snapshot", "source")}),
+        (
+            "Event",
+            {
+                "fields": (
+                    "alarm_id",
+                    "alarm_type",
+                    "alarm_level",
+                    "event_time",
+                    "device_id",
+                    "scene_id",
+                    "confidence_score",
+                    "snapshot",
+                    "source",
+                )
+            },
+        ),
         ("End (from the edge)", {"fields": ("duration_ms", "end_time", "resolve_type")}),
         ("Record", {"fields": ("handler", "handle_time", "created_at", "updated_at")}),
     )

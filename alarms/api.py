@@ -37,12 +37,14 @@ class AlarmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             queryset = queryset.select_related("ext").prefetch_related("handle_logs")
         return queryset
 
+    serializer_classes: dict[str, type[serializers.BaseSerializer[Any]]] = {
+        "retrieve": AlarmDetailSerializer,
+        "create": ManualAlarmSerializer,
+        "handle": HandleSerializer,
+    }
+
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
-        return {
-            "retrieve": AlarmDetailSerializer,
-            "create": ManualAlarmSerializer,
-            "handle": HandleSerializer,
-        }.get(self.action, AlarmSerializer)
+        return self.serializer_classes.get(self.action, AlarmSerializer)
 
     def _detail(self, alarm_id: str) -> Response:
         alarm = self.get_queryset().select_related("ext").prefetch_related("handle_logs").get(pk=alarm_id)
@@ -84,4 +86,3 @@ class AlarmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         except RangeTooLong as exc:
             raise ValidationError({"event_time_after": [str(exc)]}) from None
         return Response(summary)
-

@@ -7,8 +7,8 @@ from typing import Any
 from django.http import HttpRequest
 
 from alarms import services
-from vsp.edge import client_ip, edge_endpoint
 from alarms.serializers import EdgeReportSerializer, EdgeResolveSerializer
+from vsp.edge import client_ip, edge_endpoint
 
 
 @edge_endpoint(EdgeReportSerializer)

@@ -12,9 +12,7 @@ from devices.models import EdgeDevice
 
 # The edge contract's alphabet for alarm ids; also what URL routes accept.
 ALARM_ID_PATTERN = r"[A-Za-z0-9_.:-]{1,64}"
-alarm_id_validator = RegexValidator(
-    rf"^{ALARM_ID_PATTERN}\Z", "Use 1-64 characters from letters, digits and _ . : -"
-)
+alarm_id_validator = RegexValidator(rf"^{ALARM_ID_PATTERN}\Z", "Use 1-64 characters from letters, digits and _ . : -")
 
 
 class AlarmLevel(models.IntegerChoices):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
@@ -90,10 +90,12 @@ class Actor:
     """Who is handling an alarm: a Django user, or a name from an upstream gateway."""
 
     name: str
-    user: AbstractBaseUser | None = field(default=None, compare=False)
+    user: User | None = field(default=None, compare=False)
 
     @classmethod
-    def of(cls, user: AbstractBaseUser) -> Actor:
+    def of(cls, user: User | AnonymousUser) -> Actor:
+        if not isinstance(user, User):
+            raise TypeError("handling an alarm needs a logged-in user")
         return cls(name=user.get_username(), user=user)
 
 
@@ -223,7 +225,9 @@ def handle_alarm(
         alarm.handle_time = now
         if remark is not None:
             alarm.handle_remark = remark
-        alarm.save(update_fields=["handle_status", "alarm_status", "handler", "handle_time", "handle_remark", "updated_at"])
+        alarm.save(
+            update_fields=["handle_status", "alarm_status", "handler", "handle_time", "handle_remark", "updated_at"]
+        )
         AlarmHandleLog.objects.create(
             alarm=alarm,
             actor=actor.user,

@@ -85,9 +85,7 @@ def alarm_statistics(
     aggregates |= {f"day_{day:%Y%m%d}": Count("pk", filter=_day_filter(day)) for day in days.days()}
     counts = queryset.aggregate(**aggregates)
 
-    by_type = (
-        queryset.values("alarm_type").annotate(count=Count("pk")).order_by("-count", "alarm_type")
-    )
+    by_type = queryset.values("alarm_type").annotate(count=Count("pk")).order_by("-count", "alarm_type")
     top_devices = list(
         queryset.values("device_id")
         .annotate(count=Count("pk"))

@@ -11,7 +11,16 @@ class EdgeDeviceAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     search_fields = ("device_id", "name", "location")
     # What the box itself reports is shown, not edited.
-    readonly_fields = ("status", "last_seen", "last_heartbeat", "last_ip", "version", "info", "created_at", "updated_at")
+    readonly_fields = (
+        "status",
+        "last_seen",
+        "last_heartbeat",
+        "last_ip",
+        "version",
+        "info",
+        "created_at",
+        "updated_at",
+    )
     fields = ("device_id", "name", "location", *readonly_fields)
 
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]

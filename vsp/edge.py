@@ -28,7 +28,9 @@ EdgeHandler = Callable[[HttpRequest, dict[str, Any]], Mapping[str, Any]]
 
 def edge_response(status: int, msg: str = "", data: Any = None) -> JsonResponse:
     code = 0 if status == 200 else status
-    return JsonResponse({"code": code, "msg": msg, "data": data}, status=status, json_dumps_params={"ensure_ascii": False})
+    return JsonResponse(
+        {"code": code, "msg": msg, "data": data}, status=status, json_dumps_params={"ensure_ascii": False}
+    )
 
 
 def first_error(errors: Mapping[str, Any]) -> str:
@@ -49,7 +51,9 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-def edge_endpoint(serializer_class: type[serializers.Serializer]) -> Callable[[EdgeHandler], Callable[..., JsonResponse]]:
+def edge_endpoint(
+    serializer_class: type[serializers.Serializer],
+) -> Callable[[EdgeHandler], Callable[..., JsonResponse]]:
     """Wrap ``handler(request, validated_data) -> data`` as an edge POST endpoint."""
 
     def decorator(handler: EdgeHandler) -> Callable[..., JsonResponse]:

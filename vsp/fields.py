@@ -11,11 +11,18 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from vsp.times import TimeFormatError, parse_event_time
 
 
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "string", "format": "date-time"}, {"type": "number"}],
+        "description": "ISO 8601, 'YYYY-MM-DD HH:MM:SS' (in TIME_ZONE when without offset), or epoch s/ms.",
+    }
+)
 class EventTimeField(serializers.Field):
     """A time as edge boxes write it: ISO 8601, ``YYYY-MM-DD HH:MM:SS`` or epoch s/ms."""
 

@@ -203,6 +203,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "AlarmStatusEnum": "alarms.models.AlarmStatus",
+        "HandleStatusEnum": "alarms.models.HandleStatus",
+    },
 }
 
 # ---------------------------------------------------------------------------

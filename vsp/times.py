@@ -42,9 +42,7 @@ def parse_event_time(value: object) -> datetime:
     if _NUMBER.match(text):
         return _from_epoch(float(text))
     if not _DATE_TIME.match(text):
-        raise TimeFormatError(
-            f"{text[:40]!r} is not ISO 8601, 'YYYY-MM-DD HH:MM:SS' or epoch seconds/milliseconds"
-        )
+        raise TimeFormatError(f"{text[:40]!r} is not ISO 8601, 'YYYY-MM-DD HH:MM:SS' or epoch seconds/milliseconds")
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.test import Client
 
 from alarms.models import AlarmEvent, AlarmHandleLog, AlarmStatus, HandleStatus
@@ -16,7 +16,7 @@ CHANGELIST = "/admin/alarms/alarmevent/"
 
 
 @pytest.fixture
-def admin_client_(admin_user_obj: AbstractUser) -> Client:
+def admin_client_(admin_user_obj: User) -> Client:
     client = Client()
     client.force_login(admin_user_obj)
     return client
@@ -37,8 +37,15 @@ def admin_client_(admin_user_obj: AbstractUser) -> Client:
 )
 def test_the_alarm_list_filters(admin_client_: Client, query: str, shown: list[str], hidden: list[str]) -> None:
     make_alarm(alarm_id="AD-1", alarm_level=1, event_time=aware("2026-11-20 09:00:00"))
-    make_alarm(alarm_id="AD-2", alarm_type="smoke", device_id="cam-02", event_time=aware("2026-11-21 09:00:00"),
-               alarm_status=AlarmStatus.CONFIRMED, handle_status=HandleStatus.HANDLED, handle_remark="fire brigade")
+    make_alarm(
+        alarm_id="AD-2",
+        alarm_type="smoke",
+        device_id="cam-02",
+        event_time=aware("2026-11-21 09:00:00"),
+        alarm_status=AlarmStatus.CONFIRMED,
+        handle_status=HandleStatus.HANDLED,
+        handle_remark="fire brigade",
+    )
 
     response = admin_client_.get(CHANGELIST + query)
 
@@ -66,14 +73,24 @@ def test_handling_from_the_change_page_goes_through_the_log(admin_client_: Clien
 
     response = admin_client_.post(
         f"{CHANGELIST}AD-4/change/",
-        {"handle_status": "HANDLED", "alarm_status": "CONFIRMED", "handle_remark": "false trigger by a cat",
-         "ext-TOTAL_FORMS": "0", "ext-INITIAL_FORMS": "0", "handle_logs-TOTAL_FORMS": "0", "handle_logs-INITIAL_FORMS": "0"},
+        {
+            "handle_status": "HANDLED",
+            "alarm_status": "CONFIRMED",
+            "handle_remark": "false trigger by a cat",
+            "ext-TOTAL_FORMS": "0",
+            "ext-INITIAL_FORMS": "0",
+            "handle_logs-TOTAL_FORMS": "0",
+            "handle_logs-INITIAL_FORMS": "0",
+        },
     )
 
     assert response.status_code == 302, response.content.decode()[:2000]
     alarm = AlarmEvent.objects.get(pk="AD-4")
     assert (alarm.handle_status, alarm.alarm_status, alarm.handle_remark, alarm.handler) == (
-        "HANDLED", "CONFIRMED", "false trigger by a cat", "boss"
+        "HANDLED",
+        "CONFIRMED",
+        "false trigger by a cat",
+        "boss",
     )
     assert AlarmHandleLog.objects.filter(alarm=alarm, actor_name="boss", to_handle_status="HANDLED").count() == 1
 
@@ -83,8 +100,15 @@ def test_the_change_page_refuses_moving_the_status_back(admin_client_: Client) -
 
     response = admin_client_.post(
         f"{CHANGELIST}AD-5/change/",
-        {"handle_status": "HANDLED", "alarm_status": "NEW", "handle_remark": "",
-         "ext-TOTAL_FORMS": "0", "ext-INITIAL_FORMS": "0", "handle_logs-TOTAL_FORMS": "0", "handle_logs-INITIAL_FORMS": "0"},
+        {
+            "handle_status": "HANDLED",
+            "alarm_status": "NEW",
+            "handle_remark": "",
+            "ext-TOTAL_FORMS": "0",
+            "ext-INITIAL_FORMS": "0",
+            "handle_logs-TOTAL_FORMS": "0",
+            "handle_logs-INITIAL_FORMS": "0",
+        },
     )
 
     assert response.status_code == 200
@@ -106,4 +130,5 @@ def test_the_device_admin_lists_and_searches(admin_client_: Client) -> None:
     make_device("cam-01", name="East gate")
     make_device("cam-02", name="Warehouse")
     page = admin_client_.get("/admin/devices/edgedevice/?q=ware").content.decode()
-    assert "cam-02" in page and "cam-01" not in page
+    assert "cam-02" in page
+    assert "cam-01" not in page

@@ -60,7 +60,8 @@ def test_a_report_registers_an_unknown_device_and_bumps_its_last_seen(client: Cl
     post(client, report_payload(device_id="cam-new"), REMOTE_ADDR="10.1.2.4")
 
     device.refresh_from_db()
-    assert device.last_seen is not None and device.last_seen >= first_seen
+    assert device.last_seen is not None
+    assert device.last_seen >= first_seen
     assert device.last_ip == "10.1.2.4"
     assert EdgeDevice.objects.filter(pk="cam-new").count() == 1
 
@@ -110,8 +111,18 @@ def test_fractional_seconds_are_kept(client: Client) -> None:
 def test_optional_fields_may_be_left_out_or_null(client: Client) -> None:
     payload = {"alarm_id": "O-1", "alarm_type": "smoke", "device_id": "cam-02", "event_time": 1795744800}
     post(client, payload)
-    post(client, {**payload, "alarm_id": "O-2", "scene_id": None, "alarm_level": None, "ext_data": None,
-                  "snapshot_url": None, "confidence_score": None})
+    post(
+        client,
+        {
+            **payload,
+            "alarm_id": "O-2",
+            "scene_id": None,
+            "alarm_level": None,
+            "ext_data": None,
+            "snapshot_url": None,
+            "confidence_score": None,
+        },
+    )
 
     for alarm_id in ("O-1", "O-2"):
         alarm = AlarmEvent.objects.get(pk=alarm_id)
@@ -172,8 +183,10 @@ BAD_FIELDS = [
 
 @pytest.mark.parametrize(("field", "value"), BAD_FIELDS, ids=lambda v: repr(v)[:30])
 def test_bad_input_is_refused_naming_the_field(client: Client, field: str, value: Any) -> None:
-    response = post(client, report_payload(alarm_id="BAD-1", **{field: value}) if field != "alarm_id"
-                    else report_payload(**{field: value}))
+    response = post(
+        client,
+        report_payload(alarm_id="BAD-1", **{field: value}) if field != "alarm_id" else report_payload(**{field: value}),
+    )
 
     assert response.status_code == 400
     body = response.json()
@@ -198,7 +211,9 @@ def test_bad_input_is_refused_naming_the_field(client: Client, field: str, value
         ("alarm_id=x", "application/x-www-form-urlencoded", "Content-Type must be application/json"),
     ],
 )
-def test_a_body_that_is_not_a_json_object_is_refused(client: Client, body: Any, content_type: str, message: str) -> None:
+def test_a_body_that_is_not_a_json_object_is_refused(
+    client: Client, body: Any, content_type: str, message: str
+) -> None:
     response = post(client, body, content_type=content_type)
 
     assert response.status_code == 400

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -90,16 +90,44 @@ def test_the_list_is_newest_first_with_device_names(staff_client: APIClient) -> 
 def known_alarms() -> None:
     make_device("cam-01", name="East gate")
     make_device("cam-02", name="Warehouse")
-    make_alarm(alarm_id="A1", alarm_type="intrusion", device_id="cam-01", scene_id="gate", alarm_level=1,
-               event_time=aware("2026-11-20 09:00:00"))
-    make_alarm(alarm_id="A2", alarm_type="smoke", device_id="cam-02", scene_id="store", alarm_level=2,
-               event_time=aware("2026-11-21 09:00:00"), alarm_status=AlarmStatus.CONFIRMED,
-               handle_status=HandleStatus.HANDLING, handle_remark="fire brigade notified")
-    make_alarm(alarm_id="A3", alarm_type="smoke", device_id="cam-01", scene_id="gate", alarm_level=3,
-               event_time=aware("2026-11-22 09:00:00"), alarm_status=AlarmStatus.RESOLVED,
-               handle_status=HandleStatus.HANDLED)
-    make_alarm(alarm_id="A4", alarm_type="no_helmet", device_id="cam-02", scene_id="store", alarm_level=4,
-               event_time=aware("2026-11-23 09:00:00"), handle_status=HandleStatus.IGNORED)
+    make_alarm(
+        alarm_id="A1",
+        alarm_type="intrusion",
+        device_id="cam-01",
+        scene_id="gate",
+        alarm_level=1,
+        event_time=aware("2026-11-20 09:00:00"),
+    )
+    make_alarm(
+        alarm_id="A2",
+        alarm_type="smoke",
+        device_id="cam-02",
+        scene_id="store",
+        alarm_level=2,
+        event_time=aware("2026-11-21 09:00:00"),
+        alarm_status=AlarmStatus.CONFIRMED,
+        handle_status=HandleStatus.HANDLING,
+        handle_remark="fire brigade notified",
+    )
+    make_alarm(
+        alarm_id="A3",
+        alarm_type="smoke",
+        device_id="cam-01",
+        scene_id="gate",
+        alarm_level=3,
+        event_time=aware("2026-11-22 09:00:00"),
+        alarm_status=AlarmStatus.RESOLVED,
+        handle_status=HandleStatus.HANDLED,
+    )
+    make_alarm(
+        alarm_id="A4",
+        alarm_type="no_helmet",
+        device_id="cam-02",
+        scene_id="store",
+        alarm_level=4,
+        event_time=aware("2026-11-23 09:00:00"),
+        handle_status=HandleStatus.IGNORED,
+    )
 
 
 @pytest.mark.usefixtures("known_alarms")
@@ -151,7 +179,9 @@ def test_bad_filters_are_refused_naming_the_parameter(staff_client: APIClient, q
 
 def test_pagination_is_bounded(staff_client: APIClient, settings: Any) -> None:
     AlarmEvent.objects.bulk_create(
-        AlarmEvent(alarm_id=f"PG-{n:03d}", alarm_type="smoke", device_id="cam-01", event_time=aware("2026-11-01 00:00:00"))
+        AlarmEvent(
+            alarm_id=f"PG-{n:03d}", alarm_type="smoke", device_id="cam-01", event_time=aware("2026-11-01 00:00:00")
+        )
         for n in range(205)
     )
 
@@ -181,15 +211,19 @@ def test_the_list_costs_a_fixed_number_of_queries(staff_client: APIClient, djang
 # --- detail -------------------------------------------------------------------
 
 
-def test_the_detail_carries_ext_data_and_the_handling_log(staff_client: APIClient, admin_user_obj: AbstractUser) -> None:
+def test_the_detail_carries_ext_data_and_the_handling_log(
+    staff_client: APIClient, admin_user_obj: User
+) -> None:
     make_alarm(alarm_id="D-1", ext_data={"bbox": [1, 2, 3, 4]})
     staff_client.post("/api/v1/alerts/D-1/handle/", {"handle_status": "HANDLING", "remark": "on my way"}, format="json")
 
     body = staff_client.get("/api/v1/alerts/D-1/").json()
 
     assert body["ext_data"] == {"bbox": [1, 2, 3, 4]}
-    assert [(log["actor_name"], log["from_handle_status"], log["to_handle_status"], log["remark"])
-            for log in body["handle_logs"]] == [("boss", "UNHANDLED", "HANDLING", "on my way")]
+    assert [
+        (log["actor_name"], log["from_handle_status"], log["to_handle_status"], log["remark"])
+        for log in body["handle_logs"]
+    ] == [("boss", "UNHANDLED", "HANDLING", "on my way")]
 
 
 def test_ids_with_dots_and_colons_resolve(staff_client: APIClient) -> None:
@@ -199,10 +233,14 @@ def test_ids_with_dots_and_colons_resolve(staff_client: APIClient) -> None:
 
 def test_an_unknown_alarm_is_404(staff_client: APIClient) -> None:
     assert staff_client.get("/api/v1/alerts/nope/").status_code == 404
-    assert staff_client.post("/api/v1/alerts/nope/handle/", {"handle_status": "HANDLED"}, format="json").status_code == 404
+    assert (
+        staff_client.post("/api/v1/alerts/nope/handle/", {"handle_status": "HANDLED"}, format="json").status_code == 404
+    )
 
 
-def test_the_detail_costs_a_fixed_number_of_queries(staff_client: APIClient, django_assert_max_num_queries: Any) -> None:
+def test_the_detail_costs_a_fixed_number_of_queries(
+    staff_client: APIClient, django_assert_max_num_queries: Any
+) -> None:
     alarm = make_alarm(ext_data={"a": 1})
     for _ in range(5):
         staff_client.post(f"/api/v1/alerts/{alarm.pk}/handle/", {"handle_status": "HANDLING"}, format="json")
@@ -252,6 +290,7 @@ def test_handling_records_who_and_when_and_acknowledges_a_new_alarm(staff_client
     )
     assert alarm.handle_time is not None
     log = AlarmHandleLog.objects.get(alarm=alarm)
+    assert log.actor is not None
     assert (log.from_alarm_status, log.to_alarm_status, log.actor.username) == ("NEW", "CONFIRMED", "boss")
 
 
@@ -280,7 +319,9 @@ def test_handling_can_resolve_but_never_move_the_alarm_status_back(staff_client:
         ({"handle_status": "HANDLED", "remark": "x" * 2001}, "remark"),
     ],
 )
-def test_bad_handle_input_is_refused_naming_the_field(staff_client: APIClient, body: dict[str, Any], field: str) -> None:
+def test_bad_handle_input_is_refused_naming_the_field(
+    staff_client: APIClient, body: dict[str, Any], field: str
+) -> None:
     make_alarm(alarm_id="H-3")
     response = staff_client.post("/api/v1/alerts/H-3/handle/", body, format="json")
     assert response.status_code == 400

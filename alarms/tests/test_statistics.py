@@ -25,14 +25,31 @@ def data_set() -> None:
     # Two days ago, local time: 23:30 on the 25th is 15:30 UTC on the 25th.
     make_alarm(alarm_type="smoke", device_id="cam-01", alarm_level=1, event_time=aware("2026-11-25 23:30:00"))
     # Just after local midnight of the 26th (16:00:30 UTC on the 25th): counts for the 26th.
-    make_alarm(alarm_type="smoke", device_id="cam-02", alarm_level=2, event_time=aware("2026-11-26 00:00:30"),
-               handle_status=HandleStatus.HANDLED, alarm_status=AlarmStatus.CONFIRMED)
-    make_alarm(alarm_type="intrusion", device_id="cam-01", alarm_level=2, event_time=aware("2026-11-26 12:00:00"),
-               handle_status=HandleStatus.IGNORED, alarm_status=AlarmStatus.RESOLVED)
+    make_alarm(
+        alarm_type="smoke",
+        device_id="cam-02",
+        alarm_level=2,
+        event_time=aware("2026-11-26 00:00:30"),
+        handle_status=HandleStatus.HANDLED,
+        alarm_status=AlarmStatus.CONFIRMED,
+    )
+    make_alarm(
+        alarm_type="intrusion",
+        device_id="cam-01",
+        alarm_level=2,
+        event_time=aware("2026-11-26 12:00:00"),
+        handle_status=HandleStatus.IGNORED,
+        alarm_status=AlarmStatus.RESOLVED,
+    )
     # Today.
     make_alarm(alarm_type="intrusion", device_id="cam-01", alarm_level=3, event_time=aware("2026-11-27 00:00:00"))
-    make_alarm(alarm_type="no_helmet", device_id="cam-03", alarm_level=4, event_time=aware("2026-11-27 14:59:00"),
-               handle_status=HandleStatus.HANDLING)
+    make_alarm(
+        alarm_type="no_helmet",
+        device_id="cam-03",
+        alarm_level=4,
+        event_time=aware("2026-11-27 14:59:00"),
+        handle_status=HandleStatus.HANDLING,
+    )
     # Long ago, outside the default trend.
     make_alarm(alarm_type="smoke", device_id="cam-01", alarm_level=1, event_time=aware("2026-10-01 08:00:00"))
 

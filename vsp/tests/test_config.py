@@ -13,7 +13,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY"}}
+    base = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY"}
+    }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -31,7 +35,9 @@ def test_the_default_secret_key_is_refused_with_debug_off() -> None:
 
 
 def test_a_real_secret_key_with_debug_off_passes_the_checks() -> None:
-    result = manage("check", DEBUG="0", SECRET_KEY="a-long-random-production-secret-for-tests", REDIS_URL="redis://127.0.0.1:6379/0")
+    result = manage(
+        "check", DEBUG="0", SECRET_KEY="a-long-random-production-secret-for-tests", REDIS_URL="redis://127.0.0.1:6379/0"
+    )
     assert result.returncode == 0, result.stderr
 
 

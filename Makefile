@@ -1,0 +1,61 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is optional.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 0.0.0.0
+PORT   ?= 8000
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test lint format check-deploy bench clean
+
+help:
+	@echo "make run    set up and serve HTTP + WebSocket on :$(PORT) (SQLite, in-memory layer, demo login)"
+	@echo "make test   set up and run the test suite (MariaDB + Redis when they answer on loopback)"
+	@echo "make lint   ruff and mypy"
+	@echo "make bench  ingest benchmark against a running server (see bench/README.md)"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
+	scripts/system-deps.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# The embedded default: no DATABASE_URL/REDIS_URL needed. DEBUG is on so the
+# shipped secret key and the demo account are accepted; see README for production.
+run: export DEBUG ?= 1
+run: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py ensure_demo_user
+	@echo "Serving on http://127.0.0.1:$(PORT)/  (admin: /admin/, API docs: /docs, health: /health)"
+	$(BIN)/daphne -b $(HOST) -p $(PORT) vsp.asgi:application
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy .
+	eval "$$(scripts/test-env.sh)" && $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Production settings sanity: Django's deployment checks plus ours.
+check-deploy: $(STAMP)
+	$(BIN)/python manage.py check --deploy --database default
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
