@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from alarms.models import AlarmEvent, AlarmLevel, AlarmStatus, HandleStatus
-from vsp.filters import StableOrderingFilter
+from vsp.filters import StableOrderingFilter, text_search
 
 
 class AlarmEventFilterSet(django_filters.FilterSet):
@@ -32,13 +32,4 @@ class AlarmEventFilterSet(django_filters.FilterSet):
         fields: list[str] = []
 
     def search(self, queryset: QuerySet[AlarmEvent], name: str, value: str) -> QuerySet[AlarmEvent]:
-        text = value.strip()
-        if not text:
-            return queryset
-        return queryset.filter(
-            Q(alarm_id__icontains=text)
-            | Q(alarm_type__icontains=text)
-            | Q(device_id__icontains=text)
-            | Q(scene_id__icontains=text)
-            | Q(handle_remark__icontains=text)
-        )
+        return text_search(queryset, ("alarm_id", "alarm_type", "device_id", "scene_id", "handle_remark"), value)

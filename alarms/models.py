@@ -9,6 +9,7 @@ from django.db.models import OuterRef, Subquery
 
 from alarms.exceptions import InvalidStatusTransition
 from devices.models import EdgeDevice
+from vsp.db import IdentifierField
 
 # The edge contract's alphabet for alarm ids; also what URL routes accept.
 ALARM_ID_PATTERN = r"[A-Za-z0-9_.:-]{1,64}"
@@ -54,12 +55,12 @@ ALARM_STATUS_ORDER = {AlarmStatus.NEW: 0, AlarmStatus.CONFIRMED: 1, AlarmStatus.
 
 
 class AlarmEvent(models.Model):
-    alarm_id = models.CharField(max_length=64, primary_key=True, validators=[alarm_id_validator])
+    alarm_id = IdentifierField(max_length=64, primary_key=True, validators=[alarm_id_validator])
     alarm_type = models.CharField(max_length=64)
     # The device's id as the edge sent it; not a foreign key, so that an alarm
     # outlives its device row and ingest takes no lock on the device table
     # beyond its own last-seen update.
-    device_id = models.CharField(max_length=64)
+    device_id = IdentifierField(max_length=64)
     scene_id = models.CharField(max_length=64, blank=True)
     event_time = models.DateTimeField()
     alarm_level = models.PositiveSmallIntegerField(
@@ -149,7 +150,7 @@ class AlarmHandleLog(models.Model):
 class PendingResolve(models.Model):
     """An edge resolve that arrived before its report; applied when the report lands."""
 
-    alarm_id = models.CharField(max_length=64, primary_key=True)
+    alarm_id = IdentifierField(max_length=64, primary_key=True)
     duration_ms = models.BigIntegerField(null=True, blank=True)
     end_time = models.DateTimeField(null=True, blank=True)
     resolve_type = models.CharField(max_length=32, blank=True)

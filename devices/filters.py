@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from devices.models import EdgeDevice
-from vsp.filters import StableOrderingFilter
+from vsp.filters import StableOrderingFilter, text_search
 
 
 class EdgeDeviceFilterSet(django_filters.FilterSet):
@@ -21,7 +21,4 @@ class EdgeDeviceFilterSet(django_filters.FilterSet):
         fields: list[str] = []
 
     def search(self, queryset: QuerySet[EdgeDevice], name: str, value: str) -> QuerySet[EdgeDevice]:
-        text = value.strip()
-        if not text:
-            return queryset
-        return queryset.filter(Q(device_id__icontains=text) | Q(name__icontains=text) | Q(location__icontains=text))
+        return text_search(queryset, ("device_id", "name", "location"), value)

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from vsp.db import IdentifierField
+
 
 class EdgeDevice(models.Model):
     """An AI camera box in the field.
@@ -16,7 +18,7 @@ class EdgeDevice(models.Model):
         OFFLINE = "OFFLINE", "Offline"
         UNKNOWN = "UNKNOWN", "Unknown"
 
-    device_id = models.CharField(max_length=64, primary_key=True)
+    device_id = IdentifierField(max_length=64, primary_key=True)
     name = models.CharField(max_length=128, blank=True)
     location = models.CharField(max_length=255, blank=True, help_text="Where the box is: site, building, scene.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNKNOWN)

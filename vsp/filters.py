@@ -3,8 +3,24 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
 from django_filters.constants import EMPTY_VALUES
+
+
+def text_search(queryset: QuerySet[Any], fields: tuple[str, ...], text: str) -> QuerySet[Any]:
+    """Rows where any of ``fields`` contains ``text``, ignoring case.
+
+    Lowered explicitly: identifier columns compare byte for byte on MySQL
+    (utf8mb4_bin), where a plain ``icontains`` would be case-sensitive.
+    """
+    text = text.strip().lower()
+    if not text:
+        return queryset
+    condition = Q()
+    for field in fields:
+        condition |= Q(**{f"_search_{field}__contains": text})
+    return queryset.alias(**{f"_search_{field}": Lower(field) for field in fields}).filter(condition)
 
 
 class StableOrderingFilter(django_filters.OrderingFilter):

@@ -267,3 +267,12 @@ def test_concurrent_identical_reports_create_exactly_one_row(server: str) -> Non
     assert AlarmEvent.objects.filter(pk="RACE-1").count() == 1
     assert AlarmEventExt.objects.filter(alarm_id="RACE-1").count() == 1
     assert EdgeDevice.objects.filter(pk="cam-01").count() == 1
+
+
+def test_alarm_ids_differing_only_in_case_are_different_alarms(client: Client) -> None:
+    # MySQL's default collation would fold these into one primary key.
+    post(client, report_payload(alarm_id="Case-1"))
+    response = post(client, report_payload(alarm_id="CASE-1"))
+
+    assert response.json()["data"] == {"alarm_id": "CASE-1", "created": True}
+    assert sorted(AlarmEvent.objects.values_list("alarm_id", flat=True)) == ["CASE-1", "Case-1"]
