@@ -38,6 +38,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	eval "$$(scripts/test-env.sh)" && $(BIN)/pytest $(PYTEST_ARGS)
 

@@ -19,6 +19,6 @@ class IdentifierField(models.CharField):
 
     def db_parameters(self, connection: BaseDatabaseWrapper) -> dict[str, Any]:
         params: dict[str, Any] = super().db_parameters(connection)
-        if connection.vendor == "mysql" and not self.db_collation:
+        if connection.vendor == "mysql" and not params.get("collation"):
             params["collation"] = "utf8mb4_bin"
         return params

@@ -211,9 +211,7 @@ def test_the_list_costs_a_fixed_number_of_queries(staff_client: APIClient, djang
 # --- detail -------------------------------------------------------------------
 
 
-def test_the_detail_carries_ext_data_and_the_handling_log(
-    staff_client: APIClient, admin_user_obj: User
-) -> None:
+def test_the_detail_carries_ext_data_and_the_handling_log(staff_client: APIClient, admin_user_obj: User) -> None:
     make_alarm(alarm_id="D-1", ext_data={"bbox": [1, 2, 3, 4]})
     staff_client.post("/api/v1/alerts/D-1/handle/", {"handle_status": "HANDLING", "remark": "on my way"}, format="json")
 
