@@ -3,11 +3,15 @@
 # mysqlclient compiles against the MariaDB/MySQL client library and finds it with pkg-config.
 set -euo pipefail
 
-if command -v pkg-config >/dev/null 2>&1 && { pkg-config --exists mysqlclient || pkg-config --exists libmariadb; }; then
-  exit 0
+python="${PYTHON:-python3}"
+packages=()
+# Debian's own Python ships venv/ensurepip separately.
+"$python" -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
+if ! { command -v pkg-config >/dev/null 2>&1 && { pkg-config --exists mysqlclient || pkg-config --exists libmariadb; }; }; then
+  packages+=(libmariadb-dev pkg-config gcc)
 fi
+[ ${#packages[@]} -eq 0 ] && exit 0
 
-packages=(libmariadb-dev pkg-config gcc)
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "Install the MySQL/MariaDB client development files and pkg-config with your package manager" >&2
   echo "(Debian/Ubuntu: ${packages[*]}; macOS: brew install mysql-client pkg-config)." >&2
