@@ -22,6 +22,12 @@ class AlarmEventFilterSet(django_filters.FilterSet):
     event_time_before = django_filters.IsoDateTimeFilter(
         field_name="event_time", lookup_expr="lte", label="Event time to (inclusive)"
     )
+    created_after = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", label="Stored from (inclusive)"
+    )
+    created_before = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lte", label="Stored to (inclusive)"
+    )
     q = django_filters.CharFilter(method="search", label="Text in id, type, device, scene or remark")
     ordering = StableOrderingFilter(
         fields=["event_time", "created_at", "alarm_level", "alarm_id", "device_id", "handle_time"],

@@ -10,5 +10,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vsp.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+
+# Servers do not run system checks by themselves: refuse to serve a configuration
+# they flag as an error (the shipped secret key or AUTH_MODE=dev without DEBUG, …).
+call_command("check")
 
 application = ProtocolTypeRouter({"http": django_asgi_app})

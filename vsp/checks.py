@@ -25,6 +25,19 @@ def check_secret_key(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> 
     return []
 
 
+@register(Tags.security, deploy=False)
+def check_dev_auth(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    if settings.AUTH_MODE == "dev" and not settings.DEBUG:
+        return [
+            Error(
+                "AUTH_MODE=dev lets anyone act as an administrator, and DEBUG is off.",
+                hint="Use AUTH_MODE=local (tokens issued here) or gateway (behind Yudao's gateway).",
+                id="vsp.E002",
+            )
+        ]
+    return []
+
+
 @register(Tags.security)
 def check_open_hosts(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     if not settings.DEBUG and "*" in settings.ALLOWED_HOSTS:

@@ -18,6 +18,7 @@ from vsp.env import (
     env_choice,
     env_int,
     env_list,
+    env_networks,
     env_str,
     env_time_zone,
     redis_url,
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -67,6 +69,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "vsp.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -209,6 +212,45 @@ SPECTACULAR_SETTINGS = {
         "HandleStatusEnum": "alarms.models.HandleStatus",
     },
 }
+
+# ---------------------------------------------------------------------------
+# Yudao-compatible API (/admin-api/) and its authentication
+# ---------------------------------------------------------------------------
+
+# local: this service issues Yudao-style tokens; gateway: trust Yudao's gateway
+# header from GATEWAY_TRUSTED_PROXIES; dev: no check, a fixed admin (DEBUG only, vsp.E002).
+AUTH_MODE = env_choice("AUTH_MODE", "local", ("local", "gateway", "dev"))
+# Yudao's defaults for its "default" OAuth2 client: 30 minutes and 30 days.
+ACCESS_TOKEN_TTL = env_int("ACCESS_TOKEN_TTL", 30 * 60, minimum=60)
+REFRESH_TOKEN_TTL = env_int("REFRESH_TOKEN_TTL", 30 * 24 * 3600, minimum=3600)
+# Addresses (or networks) the gateway's requests come from; the login-user header is ignored from any other.
+GATEWAY_TRUSTED_PROXIES = env_networks("GATEWAY_TRUSTED_PROXIES", ["127.0.0.1", "::1"])
+# Django group whose permissions users arriving through the gateway get (besides their own).
+GATEWAY_USER_GROUP = env_str("GATEWAY_USER_GROUP", "gateway-users")
+# Single tenant: the login page's tenant look-ups answer with this id and name.
+TENANT_ID = 1
+TENANT_NAME = env_str("TENANT_NAME", "VSP")
+# Yudao's PageParam bounds.
+COMPAT_PAGE_SIZE = 10
+COMPAT_MAX_PAGE_SIZE = 200
+# One export is built in memory; beyond this many rows staff are asked to narrow the filters.
+EXPORT_MAX_ROWS = 50_000
+
+# CORS for a frontend served from another origin (the Yudao admin UI in development, say).
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/(admin-api|api)/.*$"
+CORS_ALLOW_HEADERS = (
+    "accept",
+    "authorization",
+    "content-type",
+    "tenant-id",
+    "visit-tenant-id",
+    "cache-control",
+    "pragma",
+    "x-requested-with",
+    "x-device-key",
+)
+CORS_EXPOSE_HEADERS = ("content-disposition",)
 
 # ---------------------------------------------------------------------------
 # Demo account, logging

@@ -24,6 +24,8 @@ urlpatterns = [
     # Native staff API (CONTRACT §4)
     path("api/v1/", include(router.urls)),
     path("api/v1/auth/token/", obtain_auth_token, name="api-token"),
+    # Yudao-compatible staff API (CONTRACT §4, §6)
+    path("admin-api/", include("vsp.compat.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

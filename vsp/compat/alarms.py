@@ -1,0 +1,178 @@
+"""Compat endpoints for alarms and devices (CONTRACT §4), over the native FilterSets and services."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import HttpResponse, QueryDict
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from alarms import services
+from alarms.filters import AlarmEventFilterSet
+from alarms.models import AlarmEvent
+from alarms.serializers import HandleSerializer
+from alarms.statistics import RangeTooLong, alarm_statistics
+from devices.filters import EdgeDeviceFilterSet
+from devices.models import EdgeDevice
+from vsp.compat import envelope
+from vsp.compat.base import CompatAPIView
+from vsp.compat.envelope import CompatError
+from vsp.compat.export import alarm_workbook
+from vsp.compat.params import Query
+from vsp.compat.representation import (
+    AlarmCompatSerializer,
+    AlarmDetailCompatSerializer,
+    DeviceCompatSerializer,
+    camel,
+)
+
+# Compat query parameter → AlarmEventFilterSet parameter.
+ALARM_FILTERS = {
+    "alarmType": "alarm_type",
+    "deviceId": "device_id",
+    "sceneId": "scene_id",
+    "alarmLevel": "alarm_level",
+    "alarmStatus": "alarm_status",
+    "handleStatus": "handle_status",
+}
+DEVICE_FILTERS = {"deviceId": "device_id", "deviceName": "name", "status": "status"}
+
+
+def _isoformat(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def filtered_alarms(request: Request) -> tuple[QuerySet[AlarmEvent], datetime | None, datetime | None]:
+    """The alarms a page, statistics or export asks for, newest first, and its event-time range."""
+    query = Query(request.query_params)
+    start, end = query.time_range("eventTime")
+    created_from, created_to = query.time_range("createTime")
+    params = QueryDict(mutable=True)
+    values = {
+        **query.filters(ALARM_FILTERS),
+        "event_time_after": _isoformat(start),
+        "event_time_before": _isoformat(end),
+        "created_after": _isoformat(created_from),
+        "created_before": _isoformat(created_to),
+    }
+    params.update({name: value for name, value in values.items() if value is not None})
+    filterset = AlarmEventFilterSet(params, queryset=AlarmEvent.objects.with_device_name(), request=request)
+    if not filterset.is_valid():
+        raise ValidationError(filterset.errors)
+    return filterset.qs, start, end
+
+
+def _page(queryset: QuerySet[Any], request: Request, serializer: type[serializers.BaseSerializer[Any]]) -> Response:
+    page = Query(request.query_params).page()
+    total = queryset.count()
+    rows = queryset[page.offset : page.offset + page.size] if page.offset < total else []
+    return envelope.success({"list": serializer(rows, many=True).data, "total": total})
+
+
+class AlarmCompatView(CompatAPIView):
+    field_names = {name: compat for compat, name in ALARM_FILTERS.items()}
+
+
+class AlarmPageView(AlarmCompatView):
+    required_permission = "aiot:alarm:query"
+
+    def get(self, request: Request) -> Response:
+        alarms, _, _ = filtered_alarms(request)
+        return _page(alarms, request, AlarmCompatSerializer)
+
+
+class AlarmGetView(AlarmCompatView):
+    required_permission = "aiot:alarm:query"
+
+    def get(self, request: Request) -> Response:
+        alarm_id = Query(request.query_params).require("alarmId", "id")
+        alarm = AlarmEvent.objects.with_device_name().select_related("ext").filter(pk=alarm_id).first()
+        return envelope.success(AlarmDetailCompatSerializer(alarm).data if alarm is not None else None)
+
+
+class CompatHandleSerializer(HandleSerializer):
+    alarm_id = serializers.CharField(max_length=64)
+
+
+class AlarmHandleView(AlarmCompatView):
+    required_permission = "aiot:alarm:handle"
+    field_names = {"alarm_id": "alarmId", "handle_status": "handleStatus", "alarm_status": "alarmStatus"}
+
+    def put(self, request: Request) -> Response:
+        if not isinstance(request.data, dict):
+            raise CompatError(envelope.BAD_REQUEST, envelope.type_mismatch(" request body 缺失"))
+        # camelCase in, the native serializer underneath; null means "not given", as the frontend sends it.
+        values = {_snake(key): value for key, value in request.data.items() if value is not None}
+        serializer = CompatHandleSerializer(data=values)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        services.handle_alarm(data.pop("alarm_id"), actor=services.Actor.of(request.user), **data)
+        return envelope.success(True)
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{char.lower()}" if char.isupper() else char for char in name)
+
+
+def _camel_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {camel(key): _camel_keys(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_camel_keys(item) for item in value]
+    return value
+
+
+class AlarmStatisticsView(AlarmCompatView):
+    required_permission = "aiot:alarm:query"
+
+    def get(self, request: Request) -> Response:
+        alarms, start, end = filtered_alarms(request)
+        try:
+            summary = alarm_statistics(alarms, start=start, end=end)
+        except RangeTooLong as exc:
+            raise ValidationError({"eventTime": [str(exc)]}) from None
+        return envelope.success(_camel_keys(summary))
+
+
+class AlarmExportView(AlarmCompatView):
+    required_permission = "aiot:alarm:export"
+
+    def get(self, request: Request) -> HttpResponse:
+        alarms, _, _ = filtered_alarms(request)
+        rows = list(alarms[: settings.EXPORT_MAX_ROWS + 1])
+        if len(rows) > settings.EXPORT_MAX_ROWS:
+            raise CompatError.of(envelope.EXPORT_TOO_LARGE, settings.EXPORT_MAX_ROWS)
+        response = HttpResponse(
+            alarm_workbook(rows), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        )
+        response["Content-Disposition"] = f"attachment;filename={quote('告警事件.xlsx')}"
+        return response
+
+
+class DevicePageView(CompatAPIView):
+    required_permission = "aiot:device:query"
+    field_names = {name: compat for compat, name in DEVICE_FILTERS.items()}
+
+    def get(self, request: Request) -> Response:
+        filterset = EdgeDeviceFilterSet(
+            Query(request.query_params).filters(DEVICE_FILTERS), queryset=EdgeDevice.objects.all(), request=request
+        )
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        return _page(filterset.qs, request, DeviceCompatSerializer)
+
+
+class DeviceGetView(CompatAPIView):
+    required_permission = "aiot:device:query"
+
+    def get(self, request: Request) -> Response:
+        device_id = Query(request.query_params).require("deviceId", "id")
+        device = EdgeDevice.objects.filter(pk=device_id).first()
+        return envelope.success(DeviceCompatSerializer(device).data if device is not None else None)

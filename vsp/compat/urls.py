@@ -1,0 +1,25 @@
+"""Routes under /admin-api/ (CONTRACT §4, §6); anything else there is a 404 envelope."""
+
+from django.urls import path, re_path
+
+from vsp.compat import alarms, system
+from vsp.compat.base import UnknownPathView
+
+urlpatterns = [
+    path("system/auth/login", system.LoginView.as_view()),
+    path("system/auth/refresh-token", system.RefreshTokenView.as_view()),
+    path("system/auth/logout", system.LogoutView.as_view()),
+    path("system/auth/get-permission-info", system.PermissionInfoView.as_view()),
+    path("system/tenant/get-by-website", system.TenantByWebsiteView.as_view()),
+    path("system/tenant/get-id-by-name", system.TenantIdByNameView.as_view()),
+    path("system/dict-data/simple-list", system.DictDataSimpleListView.as_view()),
+    path("system/dict-data/list-all-simple", system.DictDataSimpleListView.as_view()),
+    path("aiot/alarm/event/page", alarms.AlarmPageView.as_view()),
+    path("aiot/alarm/event/get", alarms.AlarmGetView.as_view()),
+    path("aiot/alarm/event/handle", alarms.AlarmHandleView.as_view()),
+    path("aiot/alarm/event/statistics", alarms.AlarmStatisticsView.as_view()),
+    path("aiot/alarm/event/export-excel", alarms.AlarmExportView.as_view()),
+    path("aiot/edge/device/page", alarms.DevicePageView.as_view()),
+    path("aiot/edge/device/get", alarms.DeviceGetView.as_view()),
+    re_path(r"^.*$", UnknownPathView.as_view()),
+]
