@@ -14,9 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-
-# A fixed key for the test process: with DEBUG off the shipped default is refused (vsp.E001).
-os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-used-anywhere-else")
 from django.contrib.auth.models import Permission, User
 from django.db import connections
 from rest_framework.test import APIClient

@@ -19,6 +19,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
+from alarms import events
 from alarms.exceptions import AlarmNotFound
 from alarms.models import (
     AlarmEvent,
@@ -128,6 +129,7 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
                     AlarmEventExt.objects.create(alarm=alarm, ext_data=report.ext_data)
                 _apply_pending_resolve(alarm)
                 record_sign_of_life(report.device_id, ip=client_ip, now=now)
+                events.alarm_changed(events.ALARM_CREATED, alarm.alarm_id)
         except IntegrityError:
             if not AlarmEvent.objects.filter(pk=report.alarm_id).exists():
                 raise
@@ -172,6 +174,7 @@ def resolve_alarm(resolve: EdgeResolve, *, now: datetime | None = None) -> Resol
     def attempt() -> ResolveResult:
         with transaction.atomic():
             if AlarmEvent.objects.filter(pk=resolve.alarm_id).update(**changes):
+                events.alarm_changed(events.ALARM_RESOLVED, resolve.alarm_id)
                 return ResolveResult(resolve.alarm_id, applied=True)
             PendingResolve.objects.update_or_create(
                 alarm_id=resolve.alarm_id,
@@ -187,6 +190,7 @@ def resolve_alarm(resolve: EdgeResolve, *, now: datetime | None = None) -> Resol
             # transactions comes second applies the resolve.
             if AlarmEvent.objects.filter(pk=resolve.alarm_id).update(**changes):
                 PendingResolve.objects.filter(alarm_id=resolve.alarm_id).delete()
+                events.alarm_changed(events.ALARM_RESOLVED, resolve.alarm_id)
                 return ResolveResult(resolve.alarm_id, applied=True)
             return ResolveResult(resolve.alarm_id, applied=False)
 
@@ -239,6 +243,7 @@ def handle_alarm(
             remark=remark or "",
             created_at=now,
         )
+        events.alarm_changed(events.ALARM_UPDATED, alarm.alarm_id)
     return alarm
 
 

@@ -9,11 +9,19 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vsp.settings")
 # Django must be set up before anything imports models.
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.core.management import call_command  # noqa: E402
+
+from alarms.routing import websocket_urlpatterns  # noqa: E402
+from vsp.websocket import websocket_stack  # noqa: E402
 
 # Servers do not run system checks by themselves: refuse to serve a configuration
 # they flag as an error (the shipped secret key or AUTH_MODE=dev without DEBUG, …).
 call_command("check")
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": websocket_stack(URLRouter(websocket_urlpatterns)),
+    }
+)

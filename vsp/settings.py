@@ -108,10 +108,18 @@ REDIS_URL = redis_url("REDIS_URL")
 # 100; a burst of WebSocket handshakes needs more than that.
 REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 1000, minimum=10)
 
+# pubsub: one Redis PUBLISH per event whatever the number of sockets; core: a
+# per-socket queue in Redis (costs grow with the group). README "Real-time events".
+CHANNEL_LAYER = env_choice("CHANNEL_LAYER", "pubsub", ("pubsub", "core"))
+CHANNEL_LAYER_BACKENDS = {
+    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    "core": "channels_redis.core.RedisChannelLayer",
+}
+
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": CHANNEL_LAYER_BACKENDS[CHANNEL_LAYER],
             "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}]},
         }
     }
@@ -179,6 +187,12 @@ STATISTICS_TOP_DEVICES = 10
 
 # How long /health waits for each dependency before calling it down.
 HEALTH_CHECK_TIMEOUT = 3.0
+# How long storing an alarm may wait on the channel layer to announce it; past
+# this the event is dropped and logged, and the edge still gets its answer.
+EVENT_PUBLISH_TIMEOUT = 0.5
+# A reconnecting dashboard gets at most this many missed alarms in its first
+# frame; beyond that it is told to reload the list over the API.
+WEBSOCKET_CATCHUP_LIMIT = 200
 
 # ---------------------------------------------------------------------------
 # REST framework and OpenAPI

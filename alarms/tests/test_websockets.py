@@ -1,0 +1,262 @@
+"""Dashboard sockets over the real channel layer (Redis in CI): auth, payloads, filters, catch-up."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+
+from alarms import events, services
+from alarms.models import AlarmEvent
+from alarms.tests.factories import aware, make_alarm, make_device, report_payload
+from conftest import make_user
+from devices.models import EdgeDevice
+from vsp.asgi import application
+from vsp.compat.representation import AlarmCompatSerializer, DeviceCompatSerializer
+from vsp.compat.tokens import issue_tokens
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ALARM_KEYS = {
+    "alarmId", "alarmType", "deviceId", "deviceName", "sceneId", "eventTime", "alarmLevel", "alarmStatus",
+    "handleStatus", "snapshotUrl", "confidenceScore", "durationMs", "endTime", "resolveType", "handler",
+    "handleRemark", "handleTime", "createTime", "updateTime",
+}  # fmt: skip
+
+
+@pytest.fixture
+def boss() -> User:
+    return make_user("boss", superuser=True)
+
+
+@pytest.fixture
+def token(boss: User) -> str:
+    return issue_tokens(boss).access_token
+
+
+def socket(path: str, **headers: str) -> WebsocketCommunicator:
+    return WebsocketCommunicator(
+        application, path, headers=[(name.encode(), value.encode()) for name, value in headers.items()]
+    )
+
+
+async def open_socket(path: str, **headers: str) -> WebsocketCommunicator:
+    communicator = socket(path, **headers)
+    connected, code = await communicator.connect(timeout=5)
+    assert connected, code
+    return communicator
+
+
+def report(alarm_id: str, **overrides: Any) -> None:
+    payload = report_payload(alarm_id=alarm_id, **overrides)
+    response = Client().post("/api/ai/alert/edge/report", data=json.dumps(payload), content_type="application/json")
+    assert response.json()["data"]["created"] is True
+
+
+def compat(alarm_id: str) -> dict[str, Any]:
+    return dict(AlarmCompatSerializer(AlarmEvent.objects.with_device_name().get(pk=alarm_id)).data)
+
+
+# --- who may connect --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/ws/alerts", "/infra/ws"])
+async def test_no_token_no_handshake(path: str) -> None:
+    connected, code = await socket(path).connect(timeout=5)
+    assert (connected, code) == (False, 4403)
+
+
+async def test_a_bad_token_is_refused(boss: User) -> None:
+    connected, _ = await socket("/ws/alerts?token=" + "0" * 32).connect(timeout=5)
+    assert connected is False
+
+
+async def test_a_user_without_the_alarm_permission_is_refused() -> None:
+    clerk = await sync_to_async(make_user)("clerk")
+    clerk_token = (await sync_to_async(issue_tokens)(clerk)).access_token
+    connected, _ = await socket(f"/ws/alerts?token={clerk_token}").connect(timeout=5)
+    assert connected is False
+
+
+async def test_tokens_work_in_the_authorization_header_and_refresh_tokens_work_too(boss: User) -> None:
+    issued = await sync_to_async(issue_tokens)(boss)
+    header_socket = await open_socket("/ws/alerts", authorization=f"Bearer {issued.access_token}")
+    refresh_socket = await open_socket(f"/infra/ws?token={issued.refresh_token}")
+    await header_socket.disconnect()
+    await refresh_socket.disconnect()
+
+
+async def test_a_foreign_page_is_refused_but_our_own_origin_is_accepted(token: str) -> None:
+    connected, _ = await socket(f"/ws/alerts?token={token}", origin="https://evil.example").connect(timeout=5)
+    assert connected is False
+    own = await open_socket(f"/ws/alerts?token={token}", origin="http://localhost")
+    await own.disconnect()
+
+
+async def test_a_logged_in_admin_session_is_enough(boss: User) -> None:
+    client = Client()
+    await sync_to_async(client.force_login)(boss)
+    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    communicator = await open_socket("/ws/alerts", cookie=cookie, origin="http://localhost")
+    await communicator.disconnect()
+
+
+async def test_a_bad_filter_is_refused(token: str) -> None:
+    connected, code = await socket(f"/ws/alerts?token={token}&level=9").connect(timeout=5)
+    assert (connected, code) == (False, 4400)
+
+
+# --- payloads -----------------------------------------------------------------------
+
+
+async def test_alarm_created_carries_the_compat_alarm(token: str) -> None:
+    communicator = await open_socket(f"/ws/alerts?token={token}")
+    await sync_to_async(make_device)("cam-01", name="East gate")
+
+    await sync_to_async(report)("WS-1")
+
+    frame = await communicator.receive_json_from(timeout=5)
+    assert frame["type"] == "alarm.created"
+    assert set(frame["data"]) == ALARM_KEYS
+    assert frame["data"] == await sync_to_async(compat)("WS-1")
+    assert (frame["data"]["deviceName"], frame["data"]["alarmLevel"]) == ("East gate", 2)
+    await communicator.disconnect()
+
+
+async def test_alarm_updated_and_resolved(token: str) -> None:
+    await sync_to_async(make_alarm)(alarm_id="WS-2")
+    communicator = await open_socket(f"/ws/alerts?token={token}")
+
+    await sync_to_async(services.handle_alarm)("WS-2", handle_status="HANDLING", actor=services.Actor("li"))
+    updated = await communicator.receive_json_from(timeout=5)
+    await sync_to_async(services.resolve_alarm)(services.EdgeResolve(alarm_id="WS-2", duration_ms=5000))
+    resolved = await communicator.receive_json_from(timeout=5)
+
+    assert updated["type"] == "alarm.updated"
+    assert (updated["data"]["handleStatus"], updated["data"]["alarmStatus"], updated["data"]["handler"]) == (
+        "HANDLING",
+        "CONFIRMED",
+        "li",
+    )
+    assert resolved["type"] == "alarm.resolved"
+    assert resolved["data"] == await sync_to_async(compat)("WS-2")
+    assert (resolved["data"]["alarmStatus"], resolved["data"]["durationMs"]) == ("RESOLVED", 5000)
+    await communicator.disconnect()
+
+
+async def test_alarm_analyzed_and_device_status(token: str) -> None:
+    await sync_to_async(make_alarm)(alarm_id="WS-3")
+    device = await sync_to_async(make_device)("cam-07", name="Dock", status=EdgeDevice.Status.ONLINE)
+    communicator = await open_socket(f"/ws/alerts?token={token}")
+
+    assert await sync_to_async(events.publish_alarm)(events.ALARM_ANALYZED, "WS-3")
+    await sync_to_async(events.device_status_changed)("cam-07")
+
+    analyzed = await communicator.receive_json_from(timeout=5)
+    status = await communicator.receive_json_from(timeout=5)
+    assert analyzed == {"type": "alarm.analyzed", "data": await sync_to_async(compat)("WS-3")}
+    assert status == {"type": "device.status", "data": dict(DeviceCompatSerializer(device).data)}
+    assert (status["data"]["deviceId"], status["data"]["status"]) == ("cam-07", "ONLINE")
+    await communicator.disconnect()
+
+
+# --- Yudao's /infra/ws --------------------------------------------------------------
+
+
+async def test_infra_ws_answers_ping_and_double_encodes_content(token: str) -> None:
+    communicator = await open_socket(f"/infra/ws?token={token}")
+
+    await communicator.send_to(text_data="ping")
+    assert await communicator.receive_from(timeout=1) == "pong"
+    await communicator.send_to(text_data='{"type":"demo-message-send","content":"{}"}')
+    await communicator.send_to(text_data="not json at all")
+
+    await sync_to_async(report)("WS-4")
+    frame = json.loads(await communicator.receive_from(timeout=5))
+    assert set(frame) == {"type", "content"}
+    assert frame["type"] == "alarm.created"
+    assert isinstance(frame["content"], str)
+    assert json.loads(frame["content"]) == await sync_to_async(compat)("WS-4")
+    await communicator.send_to(text_data="ping")
+    assert await communicator.receive_from(timeout=1) == "pong"
+    await communicator.disconnect()
+
+
+# --- filters and catch-up -----------------------------------------------------------
+
+
+async def test_a_client_receives_only_what_it_asked_for(token: str) -> None:
+    severe = await open_socket(f"/ws/alerts?token={token}&level=1,2")
+    dock = await open_socket(f"/ws/alerts?token={token}&device=cam-dock")
+
+    await sync_to_async(report)("F-1", alarm_level=3, device_id="cam-gate")
+    await sync_to_async(report)("F-2", alarm_level=1, device_id="cam-gate")
+    await sync_to_async(report)("F-3", alarm_level=4, device_id="cam-dock")
+
+    assert (await severe.receive_json_from(timeout=5))["data"]["alarmId"] == "F-2"
+    assert (await dock.receive_json_from(timeout=5))["data"]["alarmId"] == "F-3"
+    assert await severe.receive_nothing(timeout=0.3)
+    assert await dock.receive_nothing(timeout=0.3)
+    await severe.disconnect()
+    await dock.disconnect()
+
+
+async def test_a_reconnecting_client_catches_up_since_a_time_or_an_alarm(token: str) -> None:
+    old = await sync_to_async(make_alarm)(alarm_id="C-0")
+    await sync_to_async(AlarmEvent.objects.filter(pk="C-0").update)(created_at=timezone.now() - timedelta(hours=2))
+    for alarm_id in ("C-1", "C-2"):
+        await sync_to_async(make_alarm)(alarm_id=alarm_id, event_time=aware("2026-11-27 09:00:00"))
+    since_ms = int((timezone.now() - timedelta(hours=1)).timestamp() * 1000)
+
+    by_time = await open_socket(f"/ws/alerts?token={token}&since={since_ms}")
+    by_id = await open_socket(f"/ws/alerts?token={token}&after=C-1")
+
+    first = await by_time.receive_json_from(timeout=5)
+    assert first["type"] == "alarm.catchup"
+    assert [alarm["alarmId"] for alarm in first["data"]["alarms"]] == ["C-1", "C-2"]
+    assert first["data"]["truncated"] is False
+    assert [alarm["alarmId"] for alarm in (await by_id.receive_json_from(timeout=5))["data"]["alarms"]] == ["C-2"]
+    assert old.alarm_id == "C-0"
+    await by_time.disconnect()
+    await by_id.disconnect()
+
+
+async def test_a_long_absence_is_told_to_reload(token: str, settings: Any) -> None:
+    settings.WEBSOCKET_CATCHUP_LIMIT = 2
+    for number in range(3):
+        await sync_to_async(make_alarm)(alarm_id=f"L-{number}")
+    communicator = await open_socket(f"/ws/alerts?token={token}&since=2026-01-01 00:00:00")
+    first = await communicator.receive_json_from(timeout=5)
+    assert (len(first["data"]["alarms"]), first["data"]["truncated"]) == (2, True)
+    await communicator.disconnect()
+
+
+# --- the channel layer failing ------------------------------------------------------
+
+
+def test_a_report_is_stored_and_answered_when_redis_is_unreachable(settings: Any) -> None:
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # The discard port: nothing listens, connections are refused.
+            "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:9/0"}]},
+        }
+    }
+    started = time.monotonic()
+
+    response = Client().post(
+        "/api/ai/alert/edge/report", data=json.dumps(report_payload(alarm_id="NR-1")), content_type="application/json"
+    )
+
+    assert response.status_code == 200
+    assert response.json()["data"] == {"alarm_id": "NR-1", "created": True}
+    assert AlarmEvent.objects.filter(pk="NR-1").exists()
+    assert time.monotonic() - started < 5

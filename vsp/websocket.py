@@ -1,0 +1,84 @@
+"""WebSocket plumbing shared by the consumers: who is connecting, and from which page."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from channels.middleware import BaseMiddleware
+from channels.security.websocket import OriginValidator
+from django.conf import settings
+from django.contrib.auth.models import User
+
+from vsp.compat.authentication import DEV_USERNAME, gateway_user, is_trusted_proxy, parse_login_user
+from vsp.compat.tokens import user_for_token
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin1"))
+    return None
+
+
+def query_params(scope: dict[str, Any]) -> dict[str, list[str]]:
+    return parse_qs(scope.get("query_string", b"").decode("latin1"))
+
+
+def scope_token(scope: dict[str, Any]) -> str | None:
+    """``?token=`` (browsers cannot set headers on a WebSocket), else ``Authorization: Bearer``."""
+    token = (query_params(scope).get("token") or [""])[0].strip()
+    if token:
+        return token
+    header = (_header(scope, b"authorization") or "").strip()
+    return header.split("Bearer ", 1)[1].strip() if "Bearer " in header else (header or None)
+
+
+def _resolve_user(scope: dict[str, Any]) -> User | None:
+    if settings.AUTH_MODE == "dev":
+        return User.objects.filter(username=DEV_USERNAME).first() or User.objects.create_superuser(
+            DEV_USERNAME, email="", password=None
+        )
+    if settings.AUTH_MODE == "gateway":
+        raw = _header(scope, b"login-user")
+        client = scope.get("client") or (None, None)
+        if raw and is_trusted_proxy(client[0]) and (login_user := parse_login_user(raw)) is not None:
+            return gateway_user(login_user)
+        return None
+    token = scope_token(scope)
+    return user_for_token(token) if token else None
+
+
+class TokenAuthMiddleware(BaseMiddleware):
+    """Sets ``scope["user"]`` from the compat API's credentials, per AUTH_MODE.
+
+    Sits inside Channels' session middleware: a staff member logged in to
+    admin (the live page) is recognised by the session cookie; a token, when
+    valid, takes precedence.
+    """
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        user = await database_sync_to_async(_resolve_user)(scope)
+        if user is not None:
+            scope = {**scope, "user": user}
+        return await super().__call__(scope, receive, send)
+
+
+class BrowserOriginValidator(OriginValidator):
+    """Browsers must come from an allowed page; clients that send no Origin (scripts, boxes) rely on their token."""
+
+    def valid_origin(self, parsed_origin: Any) -> bool:
+        return True if parsed_origin is None else bool(self.validate_origin(parsed_origin))
+
+
+def allowed_origins() -> list[str]:
+    hosts = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG:
+        hosts += ["localhost", "127.0.0.1", "[::1]"]
+    return hosts + [origin for origin in settings.CORS_ALLOWED_ORIGINS if urlparse(origin).netloc]
+
+
+def websocket_stack(inner: Any) -> Any:
+    return BrowserOriginValidator(AuthMiddlewareStack(TokenAuthMiddleware(inner)), allowed_origins())
