@@ -37,6 +37,7 @@ run: $(STAMP)
 	$(BIN)/daphne -b $(HOST) -p $(PORT) vsp.asgi:application
 
 test: $(STAMP)
+	PYTHON=$(PYTHON) scripts/system-deps.sh --browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .

@@ -5,6 +5,10 @@ set -euo pipefail
 
 python="${PYTHON:-python3}"
 packages=()
+# --browser: also Debian's Chromium, which the browser tests drive through Playwright.
+if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null 2>&1; then
+  packages+=(chromium)
+fi
 # Debian's own Python ships venv/ensurepip separately.
 "$python" -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
 if ! { command -v pkg-config >/dev/null 2>&1 && { pkg-config --exists mysqlclient || pkg-config --exists libmariadb; }; }; then
@@ -13,8 +17,8 @@ fi
 [ ${#packages[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "Install the MySQL/MariaDB client development files and pkg-config with your package manager" >&2
-  echo "(Debian/Ubuntu: ${packages[*]}; macOS: brew install mysql-client pkg-config)." >&2
+  echo "Install with your package manager the equivalents of Debian's: ${packages[*]}" >&2
+  echo "(macOS: brew install mysql-client pkg-config, and a Chromium for the browser tests)." >&2
   exit 1
 fi
 

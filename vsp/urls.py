@@ -6,6 +6,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from alarms import edge_views
+from alarms import views as alarm_views
 from alarms.api import AlarmViewSet
 from devices.api import EdgeDeviceViewSet
 from vsp.health import health
@@ -17,6 +18,7 @@ router.register("devices", EdgeDeviceViewSet, basename="device")
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("live/", alarm_views.live, name="live"),
     path("health", health, name="health"),
     # Edge boxes (CONTRACT §3)
     path("api/ai/alert/edge/report", edge_views.report, name="edge-report"),

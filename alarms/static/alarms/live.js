@@ -1,0 +1,139 @@
+// Live alarm page: renders alarms as they arrive over /ws/alerts, reconnects by itself
+// and catches up on what it missed. Plain script, no build step.
+(function () {
+  "use strict";
+
+  const config = JSON.parse(document.getElementById("live-config").textContent);
+  const rowsElement = document.getElementById("live-rows");
+  const statusElement = document.getElementById("live-status");
+  const soundBox = document.getElementById("live-sound");
+  const rows = new Map(); // alarmId -> <tr>
+  const MAX_ROWS = 500;
+  let newestCreateTime = 0;
+  let retryDelay = 1000;
+  // Times as staff read them everywhere else: in the service's TIME_ZONE.
+  const timeFormat = new Intl.DateTimeFormat(undefined, {
+    timeZone: config.timeZone, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+  });
+
+  soundBox.checked = localStorage.getItem("vsp.live.sound") === "1";
+  soundBox.addEventListener("change", () => localStorage.setItem("vsp.live.sound", soundBox.checked ? "1" : "0"));
+
+  // Django admin's quote() for primary keys in URLs.
+  function adminQuote(value) {
+    return value.replace(/[\n"#$%&+,/:;<=>?@[\\\]_]/g, (c) => "_" + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0"));
+  }
+
+  function label(dictType, value) {
+    const labels = config.labels[dictType] || {};
+    return labels[String(value)] || String(value);
+  }
+
+  function cell(text) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    return td;
+  }
+
+  function render(alarm, fresh) {
+    const tr = document.createElement("tr");
+    tr.dataset.alarmId = alarm.alarmId;
+    const level = document.createElement("td");
+    const badge = document.createElement("span");
+    badge.className = "level level-" + alarm.alarmLevel;
+    badge.textContent = label("aiot_alarm_level", alarm.alarmLevel);
+    level.appendChild(badge);
+    tr.appendChild(level);
+    tr.appendChild(cell(label("aiot_alarm_type", alarm.alarmType)));
+    tr.appendChild(cell(alarm.deviceName || alarm.deviceId));
+    tr.appendChild(cell(timeFormat.format(new Date(alarm.eventTime))));
+    tr.appendChild(cell(label("aiot_alarm_status", alarm.alarmStatus)));
+    tr.appendChild(cell(label("aiot_alarm_handle_status", alarm.handleStatus)));
+    const snapshot = document.createElement("td");
+    snapshot.className = "snapshot";
+    if (/^https?:\/\//.test(alarm.snapshotUrl || "")) {
+      const img = document.createElement("img");
+      img.src = alarm.snapshotUrl;
+      img.alt = "snapshot";
+      img.loading = "lazy";
+      snapshot.appendChild(img);
+    } else {
+      snapshot.textContent = "—";
+    }
+    tr.appendChild(snapshot);
+    tr.appendChild(cell(alarm.alarmId));
+    tr.addEventListener("click", () => {
+      window.location.href = config.changeUrl.replace("__ID__", adminQuote(alarm.alarmId));
+    });
+    if (fresh) tr.classList.add("fresh");
+    return tr;
+  }
+
+  function show(alarm, fresh) {
+    newestCreateTime = Math.max(newestCreateTime, alarm.createTime || 0);
+    const row = render(alarm, fresh);
+    const existing = rows.get(alarm.alarmId);
+    if (existing) {
+      existing.replaceWith(row);
+    } else {
+      rowsElement.insertBefore(row, rowsElement.firstChild);
+      while (rowsElement.children.length > MAX_ROWS) {
+        const last = rowsElement.lastChild;
+        rows.delete(last.dataset.alarmId);
+        last.remove();
+      }
+    }
+    rows.set(alarm.alarmId, row);
+  }
+
+  function beep() {
+    if (!soundBox.checked) return;
+    try {
+      const audio = new (window.AudioContext || window.webkitAudioContext)();
+      const tone = audio.createOscillator();
+      tone.frequency.value = 880;
+      tone.connect(audio.destination);
+      tone.start();
+      tone.stop(audio.currentTime + 0.25);
+    } catch (error) {
+      // Sound is a nicety; a browser that refuses it still shows the alarm.
+    }
+  }
+
+  function setStatus(state, text) {
+    statusElement.dataset.state = state;
+    statusElement.textContent = text;
+  }
+
+  function connect() {
+    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    const since = newestCreateTime ? "?since=" + newestCreateTime : "";
+    const socket = new WebSocket(scheme + window.location.host + config.socketPath + since);
+    socket.onopen = () => {
+      retryDelay = 1000;
+      setStatus("live", "live");
+    };
+    socket.onmessage = (message) => {
+      if (message.data === "pong") return;
+      const frame = JSON.parse(message.data);
+      if (frame.type === "alarm.catchup") {
+        frame.data.alarms.forEach((alarm) => show(alarm, true));
+        if (frame.data.truncated) window.location.reload();
+      } else if (frame.type === "alarm.created") {
+        show(frame.data, true);
+        if (frame.data.alarmLevel <= 2) beep();
+      } else if (frame.type.startsWith("alarm.")) {
+        if (rows.has(frame.data.alarmId)) show(frame.data, false);
+      }
+    };
+    socket.onclose = () => {
+      setStatus("reconnecting", "reconnecting…");
+      setTimeout(connect, retryDelay);
+      retryDelay = Math.min(retryDelay * 2, 15000);
+    };
+  }
+
+  JSON.parse(document.getElementById("live-initial").textContent).reverse().forEach((alarm) => show(alarm, false));
+  connect();
+})();

@@ -1,0 +1,90 @@
+"""The live alarm page in headless Chromium: log in, open /live/, see a reported alarm appear without reload."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import global_settings
+from playwright.sync_api import Page, expect, sync_playwright
+
+from alarms.tests.factories import make_alarm, make_device, report_payload
+from conftest import make_user
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Flags for a closed network: nothing in the background tries to reach the internet.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        CHROMIUM is None and not os.environ.get("CI"), reason="Debian's chromium is installed by make's setup"
+    ),
+]
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    assert CHROMIUM is not None, "chromium is missing; scripts/system-deps.sh installs it"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def watcher(server: str, settings: Any) -> None:
+    # Before the browser starts: Playwright's sync API runs an event loop, where the ORM refuses to run.
+    # The server process checks passwords with the real hashers, not the tests' fast one.
+    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
+    make_user("watcher", superuser=True)
+    make_device("cam-09", name="North gate")
+    make_alarm(alarm_id="BEFORE-1", alarm_type="smoke")
+
+
+@pytest.mark.usefixtures("watcher")
+def test_an_alarm_reported_over_http_appears_on_the_live_page(server: str, page: Page) -> None:
+    page.goto(f"{server}/admin/login/?next=/live/")
+    page.fill("#id_username", "watcher")
+    page.fill("#id_password", "secret-pass-123")
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{server}/live/")
+    expect(page.locator("#live-status")).to_have_text("live", timeout=10_000)
+    expect(page.locator("tr[data-alarm-id='BEFORE-1']")).to_be_visible()
+
+    response = httpx.post(
+        f"{server}/api/ai/alert/edge/report",
+        json=report_payload(alarm_id="LIVE:1", device_id="cam-09", alarm_level=1, alarm_type="intrusion"),
+        timeout=10,
+    )
+    assert response.json()["data"]["created"] is True
+
+    row = page.locator("tr[data-alarm-id='LIVE:1']")
+    expect(row).to_be_visible(timeout=10_000)
+    expect(row.locator(".level")).to_have_class("level level-1")
+    expect(row).to_contain_text("区域入侵")
+    expect(row).to_contain_text("North gate")
+    assert page.locator("#live-rows tr").first.get_attribute("data-alarm-id") == "LIVE:1"
+
+    row.click()
+    page.wait_for_url(f"{server}/admin/alarms/alarmevent/LIVE_3A1/change/")
+    expect(page.locator("body")).to_contain_text("LIVE:1")
+
+
+def test_the_live_page_needs_a_staff_login(server: str, page: Page) -> None:
+    page.goto(f"{server}/live/")
+    assert "/admin/login/" in page.url
