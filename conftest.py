@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,10 @@ from rest_framework.test import APIClient
 
 @pytest.fixture(autouse=True)
 def _fast_test_settings(settings: Any) -> None:
+    # Each test its own cache namespace: throttles and rate limits must not leak between tests.
+    settings.CACHES = {name: {**config, "KEY_PREFIX": uuid.uuid4().hex} for name, config in settings.CACHES.items()}
+    # Ingest is open unless a test is about device keys (the default with DEBUG off is to require them).
+    settings.EDGE_AUTH_REQUIRED = False
     # Password hashing is deliberately slow; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # The manifest storage used with DEBUG off needs collectstatic; tests render admin pages without it.

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Subquery, Value
+from django.db.models.functions import NullIf
 
 from alarms.exceptions import InvalidStatusTransition
 from devices.models import EdgeDevice
@@ -45,9 +46,9 @@ class AlarmSource(models.TextChoices):
 
 class AlarmEventQuerySet(models.QuerySet["AlarmEvent"]):
     def with_device_name(self) -> AlarmEventQuerySet:
-        """Annotate ``device_name`` from the device table in the same query (NULL if unknown)."""
+        """Annotate ``device_name`` from the device table in the same query (NULL if unknown or unnamed)."""
         names = EdgeDevice.objects.filter(device_id=OuterRef("device_id")).values("name")[:1]
-        return self.annotate(device_name=Subquery(names))
+        return self.annotate(device_name=NullIf(Subquery(names), Value("")))
 
 
 # Forward order of alarm_status: staff may move an alarm along it, never back.

@@ -128,8 +128,8 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
                 if report.ext_data is not None:
                     AlarmEventExt.objects.create(alarm=alarm, ext_data=report.ext_data)
                 _apply_pending_resolve(alarm)
-                record_sign_of_life(report.device_id, ip=client_ip, now=now)
                 events.alarm_changed(events.ALARM_CREATED, alarm.alarm_id)
+                record_sign_of_life(report.device_id, ip=client_ip, now=now)
         except IntegrityError:
             if not AlarmEvent.objects.filter(pk=report.alarm_id).exists():
                 raise
@@ -161,7 +161,7 @@ def _apply_pending_resolve(alarm: AlarmEvent) -> None:
     pending.delete()
 
 
-def resolve_alarm(resolve: EdgeResolve, *, now: datetime | None = None) -> ResolveResult:
+def resolve_alarm(resolve: EdgeResolve, *, client_ip: str | None = None, now: datetime | None = None) -> ResolveResult:
     """The edge says the event is over: record how long it lasted and mark it resolved.
 
     Never touches what staff decided (handle status, remark, handler).
@@ -194,7 +194,13 @@ def resolve_alarm(resolve: EdgeResolve, *, now: datetime | None = None) -> Resol
                 return ResolveResult(resolve.alarm_id, applied=True)
             return ResolveResult(resolve.alarm_id, applied=False)
 
-    return _retry_on_deadlock(attempt)
+    result = _retry_on_deadlock(attempt)
+    if result.applied:
+        # The edge speaking about its alarm is a sign of life of its device.
+        device_id = AlarmEvent.objects.filter(pk=resolve.alarm_id).values_list("device_id", flat=True).first()
+        if device_id is not None:
+            record_sign_of_life(device_id, ip=client_ip, now=now)
+    return result
 
 
 def handle_alarm(

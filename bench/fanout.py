@@ -263,18 +263,27 @@ class Deliveries:
 
     prefix: str
     reports: int
+    # Every frame of this run, and those of reports the server acknowledged as created (what the ratio counts).
     delivered: int = 0
+    delivered_acked: int = 0
     duplicates: int = 0
     # Frames that are not this run's alarm.created (other runs, other event types, pongs).
     other_frames: int = 0
     latencies_ms: array[float] = field(default_factory=lambda: array("d"))
     # From the server's createTime to the moment a socket read the frame.
     after_create_ms: array[float] = field(default_factory=lambda: array("d"))
-    # Per report, how many sockets received it.
+    # Per report, how many sockets received it, and whether the server acknowledged it as created.
     per_report: array[int] = field(init=False)
+    acked: bytearray = field(init=False)
 
     def __post_init__(self) -> None:
         self.per_report = array("l", [0]) * self.reports
+        self.acked = bytearray(self.reports)
+
+    def acknowledge(self, index: int) -> None:
+        """Report ``index`` was created; frames for it that arrived before the answer count now."""
+        self.acked[index] = 1
+        self.delivered_acked += self.per_report[index]
 
     def take(self, seen: bytearray, message: str | bytes, received_ms: float) -> None:
         if isinstance(message, bytes) or self.prefix not in message:
@@ -304,6 +313,7 @@ class Deliveries:
             return
         seen[index] = 1
         self.delivered += 1
+        self.delivered_acked += self.acked[index]
         self.per_report[index] += 1
         self.latencies_ms.append(received_ms - sent_ms)
         create_time = data.get("createTime") if isinstance(data, dict) else None
@@ -484,6 +494,7 @@ class FanoutBench:
             stats.failures.add("not created", f"{alarm_id}: unexpected data {data!r}")
         else:
             stats.created += 1
+            self.deliveries.acknowledge(index)
 
     # Draining --------------------------------------------------------------
 
@@ -493,9 +504,9 @@ class FanoutBench:
     async def drain(self) -> None:
         started = time.monotonic()
         end = min(started + self.args.drain, self.deadline)
-        while self.deliveries.delivered < self.expected() and time.monotonic() < end:
+        while self.deliveries.delivered_acked < self.expected() and time.monotonic() < end:
             await asyncio.sleep(DRAIN_POLL_S)
-        if self.deliveries.delivered < self.expected() and end < started + self.args.drain:
+        if self.deliveries.delivered_acked < self.expected() and end < started + self.args.drain:
             self.stopped_early = True
         self.drain_s = time.monotonic() - started
 
@@ -532,7 +543,7 @@ def result_dict(bench: FanoutBench, file_limit: int) -> dict[str, Any]:
     sockets, reports, deliveries = bench.sockets, bench.report_stats, bench.deliveries
     expected = bench.expected()
     connected = sockets.connected
-    complete = sum(1 for count in deliveries.per_report if connected and count >= connected)
+    acked = [count for count, ok in zip(deliveries.per_report, deliveries.acked, strict=True) if ok]
     return {
         "url": args.url,
         "run_id": bench.run_id,
@@ -561,9 +572,12 @@ def result_dict(bench: FanoutBench, file_limit: int) -> dict[str, Any]:
         },
         "deliveries": {
             "expected": expected,
-            "delivered": deliveries.delivered,
-            "ratio": round(deliveries.delivered / expected, 4) if expected else None,
-            "reports_reaching_every_socket": complete,
+            "delivered": deliveries.delivered_acked,
+            "ratio": round(deliveries.delivered_acked / expected, 4) if expected else None,
+            "reports_reaching_every_socket": sum(1 for count in acked if connected and count >= connected),
+            "reports_reaching_no_socket": sum(1 for count in acked if count == 0),
+            # Frames for reports whose answer failed (a timed-out report may still have been stored).
+            "unacknowledged_delivered": deliveries.delivered - deliveries.delivered_acked,
             "duplicates": deliveries.duplicates,
             "other_frames": deliveries.other_frames,
             "drain_s": round(bench.drain_s, 3),
@@ -597,14 +611,17 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         f"reports: {reports['sent']} sent in {reports['send_s']:.2f} s ({reports['sent_per_s']:.1f}/s), "
         f"{reports['ok']} ok, {reports['failed']} failed; answer ms {percentiles(reports['latency_ms'])}",
         f"deliveries: {deliveries['delivered']} of {deliveries['expected']} expected (ratio {ratio}); "
-        f"{deliveries['reports_reaching_every_socket']} of {reports['ok']} reports reached every socket; "
-        f"duplicates {deliveries['duplicates']}; drained {deliveries['drain_s']:.2f} s",
+        f"of {reports['ok']} ok reports {deliveries['reports_reaching_every_socket']} reached every socket, "
+        f"{deliveries['reports_reaching_no_socket']} none; duplicates {deliveries['duplicates']}; "
+        f"drained {deliveries['drain_s']:.2f} s",
         f"delivery latency ms (send → receive): {percentiles(deliveries['latency_ms'])}",
         f"after createTime ms (stored → receive): {percentiles(deliveries['after_create_ms'])}",
         f"handshake failures: {kinds(sockets['handshake_failures'])}",
     ]
     if reports["errors"]:
         lines.append(f"report errors: {kinds(reports['errors'])}")
+    if deliveries["unacknowledged_delivered"]:
+        lines.append(f"frames for reports whose answer failed: {deliveries['unacknowledged_delivered']} (not counted)")
     if sockets["drops"]:
         lines.append(f"sockets dropped: {kinds(sockets['drops'])}")
     if result["stopped_early"]:

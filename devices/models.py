@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from vsp.db import IdentifierField
@@ -27,6 +31,12 @@ class EdgeDevice(models.Model):
     last_ip = models.GenericIPAddressField(null=True, blank=True)
     version = models.CharField(max_length=64, blank=True, help_text="Firmware or software version.")
     info = models.JSONField(default=dict, blank=True)
+    offline_after = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(10)],
+        help_text="Seconds without a sign of life before this box counts as offline; empty: DEVICE_OFFLINE_AFTER.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -40,3 +50,52 @@ class EdgeDevice(models.Model):
     @property
     def display_name(self) -> str:
         return self.name or self.device_id
+
+    def offline_timeout(self) -> timedelta:
+        return timedelta(seconds=self.offline_after or settings.DEVICE_OFFLINE_AFTER)
+
+
+class DeviceStatusChange(models.Model):
+    """One change of a device's status, for the history staff read and the events dashboards get."""
+
+    class Reason(models.TextChoices):
+        SIGN_OF_LIFE = "SIGN_OF_LIFE", "Heartbeat, report or resolve"
+        TIMEOUT = "TIMEOUT", "No sign of life in time"
+
+    device = models.ForeignKey(EdgeDevice, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=16, choices=EdgeDevice.Status.choices)
+    to_status = models.CharField(max_length=16, choices=EdgeDevice.Status.choices)
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    # The sign of life the decision rests on (for a timeout: the last one before it).
+    last_seen = models.DateTimeField(null=True, blank=True)
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [models.Index(fields=["device", "changed_at"], name="statuschange_device_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.device_id}: {self.from_status} → {self.to_status}"
+
+
+class DeviceKey(models.Model):
+    """A secret one edge box presents on ingest; only its SHA-256 is kept."""
+
+    device = models.ForeignKey(EdgeDevice, on_delete=models.CASCADE, related_name="keys")
+    digest = models.CharField(max_length=64, unique=True)
+    # The first characters, so staff can tell keys apart without seeing them.
+    prefix = models.CharField(max_length=12)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.device_id})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,26 +1,128 @@
-"""Device writes shared by ingest paths."""
+"""Device state: signs of life, liveness, status history. Every status change is logged and broadcast."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
-from django.db import connection
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
 
-from devices.models import EdgeDevice
+from alarms import events
+from devices.models import DeviceStatusChange, EdgeDevice
+
+logger = logging.getLogger(__name__)
+
+Status = EdgeDevice.Status
+Reason = DeviceStatusChange.Reason
 
 
-def record_sign_of_life(device_id: str, *, ip: str | None, now: datetime) -> None:
-    """Register ``device_id`` if unknown and move its last-seen time to ``now``.
+@dataclass(frozen=True)
+class Heartbeat:
+    """What a heartbeat may tell about its box besides being alive."""
 
-    One statement (``INSERT … ON DUPLICATE KEY UPDATE`` on MySQL, ``ON
-    CONFLICT`` elsewhere), so concurrent reports from a new box never race to
-    create it.
+    name: str | None = None
+    ip: str | None = None
+    version: str | None = None
+    info: dict[str, Any] | None = field(default=None, compare=False)
+
+
+def _write_due(device_id: str, now: datetime) -> bool:
+    """At most one last-seen write per device per DEVICE_SEEN_WRITE_INTERVAL (shared across processes)."""
+    key = f"vsp:device-seen:{device_id}"
+    interval = settings.DEVICE_SEEN_WRITE_INTERVAL
+    try:
+        last = cache.get(key)
+        if last is not None and timedelta(0) <= now - last < timedelta(seconds=interval):
+            return False
+        cache.set(key, now, timeout=interval * 2 + 1)
+    except Exception as exc:  # without the cache every sign of life writes; nothing is lost
+        logger.warning("device write throttle unavailable: %s", exc)
+    return True
+
+
+def record_sign_of_life(device_id: str, *, ip: str | None, now: datetime, heartbeat: Heartbeat | None = None) -> bool:
+    """Register ``device_id`` if unknown, move its last-seen time to ``now`` and mark it ONLINE.
+
+    Throttled per device; returns whether it wrote. The upsert is one
+    statement (``INSERT … ON DUPLICATE KEY UPDATE`` on MySQL), so concurrent
+    first reports of a new box never race to create it.
     """
-    update_fields = ["last_seen", "last_ip"] if ip else ["last_seen"]
+    if not _write_due(device_id, now):
+        return False
+    values: dict[str, Any] = {"last_seen": now}
+    address = (heartbeat.ip if heartbeat else None) or ip
+    if address:
+        values["last_ip"] = address
+    if heartbeat is not None:
+        values["last_heartbeat"] = now
+        if heartbeat.version is not None:
+            values["version"] = heartbeat.version
+        if heartbeat.info is not None:
+            values["info"] = heartbeat.info
     EdgeDevice.objects.bulk_create(
-        [EdgeDevice(device_id=device_id, last_seen=now, last_ip=ip)],
+        [EdgeDevice(device_id=device_id, name=(heartbeat.name if heartbeat else None) or "", **values)],
         update_conflicts=True,
         # MySQL's ON DUPLICATE KEY names no conflict target; the others require one.
         unique_fields=["device_id"] if connection.features.supports_update_conflicts_with_target else None,
-        update_fields=update_fields,
+        update_fields=list(values),
     )
+    if heartbeat is not None and heartbeat.name:
+        # A name from the box fills a blank; a name staff gave wins.
+        EdgeDevice.objects.filter(pk=device_id, name="").update(name=heartbeat.name)
+    for previous in (Status.OFFLINE, Status.UNKNOWN):
+        if _change_status(device_id, previous, Status.ONLINE, Reason.SIGN_OF_LIFE, last_seen=now, now=now):
+            break
+    return True
+
+
+def _change_status(
+    device_id: str, previous: str, new: str, reason: str, *, last_seen: datetime | None, now: datetime, **where: Any
+) -> bool:
+    """Move a device from ``previous`` to ``new`` if it is still ``previous``: the database decides, once."""
+    with transaction.atomic():
+        if not EdgeDevice.objects.filter(pk=device_id, status=previous, **where).update(status=new):
+            return False
+        DeviceStatusChange.objects.create(
+            device_id=device_id, from_status=previous, to_status=new, reason=reason, last_seen=last_seen, changed_at=now
+        )
+        events.device_status_changed(device_id)
+    return True
+
+
+def mark_quiet_devices_offline(now: datetime) -> list[str]:
+    """One step of the watcher: ONLINE devices silent past their timeout become OFFLINE.
+
+    Safe to run in several processes at once: each flip is a conditional
+    update, so only one of them records and broadcasts it.
+    """
+    default_cutoff = now - timedelta(seconds=settings.DEVICE_OFFLINE_AFTER)
+    candidates = list(
+        EdgeDevice.objects.filter(status=Status.ONLINE, offline_after__isnull=True, last_seen__lt=default_cutoff)
+        .values_list("device_id", "last_seen", "offline_after")
+        .union(
+            EdgeDevice.objects.filter(status=Status.ONLINE, offline_after__isnull=False).values_list(
+                "device_id", "last_seen", "offline_after"
+            )
+        )
+    )
+    flipped = []
+    for device_id, last_seen, offline_after in candidates:
+        timeout = timedelta(seconds=offline_after or settings.DEVICE_OFFLINE_AFTER)
+        if last_seen is None or now - last_seen < timeout:
+            continue
+        # Only if nothing was heard since we looked.
+        if _change_status(
+            device_id,
+            Status.ONLINE,
+            Status.OFFLINE,
+            Reason.TIMEOUT,
+            last_seen=last_seen,
+            now=now,
+            last_seen__lte=last_seen,
+        ):
+            flipped.append(device_id)
+    return flipped

@@ -1,9 +1,10 @@
-"""The edge endpoints' request handling and envelope, written once.
+"""Edge ingest, written once for HTTP and MQTT: device key, validation, rate limits, envelope.
 
 Edge boxes get ``{"code", "msg", "data"}`` with a meaningful HTTP status:
-200 on success, 400 for bad input (naming the first bad field), 413 for an
-oversized body, 503 when the database is unreachable (so the box retries).
-A view built with :func:`edge_endpoint` receives validated data only.
+200 on success, 400 for bad input (naming the first bad field), 401/403 for
+a missing, unknown or foreign device key, 413 for an oversized body, 429
+with ``Retry-After`` over a rate limit, 503 when the database is
+unreachable (so the box retries). Handlers receive validated data only.
 """
 
 from __future__ import annotations
@@ -12,87 +13,178 @@ import functools
 import json
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import serializers
 
+from devices.keys import device_for_key
+from vsp import ratelimit
+
 logger = logging.getLogger(__name__)
 
-EdgeHandler = Callable[[HttpRequest, dict[str, Any]], Mapping[str, Any]]
+
+@dataclass(frozen=True)
+class EdgeContext:
+    """Who sent a message: the device its key speaks for (if any) and its address."""
+
+    key_device: str | None
+    ip: str | None
 
 
-def edge_response(status: int, msg: str = "", data: Any = None) -> JsonResponse:
-    code = 0 if status == 200 else status
-    return JsonResponse(
-        {"code": code, "msg": msg, "data": data}, status=status, json_dumps_params={"ensure_ascii": False}
-    )
+Handler = Callable[[dict[str, Any], EdgeContext], Mapping[str, Any]]
+
+
+class EdgeRefusal(Exception):
+    """Raised by a handler to answer with an error envelope (e.g. 403 for a foreign alarm)."""
+
+    def __init__(self, status: int, msg: str) -> None:
+        super().__init__(msg)
+        self.status = status
+        self.msg = msg
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    msg: str = ""
+    data: Any = None
+    retry_after: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+    def envelope(self) -> dict[str, Any]:
+        return {"code": 0 if self.ok else self.status, "msg": self.msg, "data": self.data}
+
+
+@dataclass(frozen=True)
+class EdgeEndpoint:
+    name: str
+    serializer_class: type[serializers.Serializer]
+    handler: Handler
+    # The payload field naming the device, which a key must match; None when the payload has none.
+    device_field: str | None = "device_id"
 
 
 def first_error(errors: Mapping[str, Any]) -> str:
     """``"field: message"`` for the first problem in a DRF error dict."""
-    field, problems = next(iter(errors.items()))
+    field_name, problems = next(iter(errors.items()))
     while isinstance(problems, Mapping):
         inner_field, problems = next(iter(problems.items()))
-        field = f"{field}.{inner_field}"
+        field_name = f"{field_name}.{inner_field}"
     message = problems[0] if isinstance(problems, list) and problems else problems
-    return f"{field}: {message}"
+    return f"{field_name}: {message}"
 
 
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not valid JSON")
+def _limited(name: str, ident: str, rate: str) -> Outcome | None:
+    retry_after = ratelimit.hit(name, ident, ratelimit.Rate.parse(rate), timezone.now())
+    if retry_after is None:
+        return None
+    return Outcome(429, f"rate limit exceeded for {ident}; retry in {retry_after} s", retry_after=retry_after)
+
+
+def process(endpoint: EdgeEndpoint, payload: Any, *, key: str | None, ip: str | None) -> Outcome:
+    """Authenticate, validate, limit and handle one edge message, whatever carried it."""
+    key_device = None
+    if key:
+        key_device = device_for_key(key)
+        if key_device is None:
+            return Outcome(401, "the device key is unknown or revoked")
+    elif settings.EDGE_AUTH_REQUIRED:
+        return Outcome(401, "a device key is required: Authorization: Bearer <key> or X-Device-Key")
+    if key_device is None and ip and (refusal := _limited("edge-ip", ip, settings.EDGE_RATE_PER_IP)):
+        return refusal
+    if not isinstance(payload, dict):
+        return Outcome(400, "body must be a JSON object")
+    serializer = endpoint.serializer_class(data=payload)
+    if not serializer.is_valid():
+        return Outcome(400, first_error(serializer.errors), {"errors": serializer.errors})
+    data = dict(serializer.validated_data)
+    claimed = data.get(endpoint.device_field) if endpoint.device_field else None
+    if key_device is not None and claimed is not None and claimed != key_device:
+        return Outcome(403, f"this key speaks for device {key_device!r}, not {claimed!r}")
+    device = key_device or claimed
+    if device and (refusal := _limited("edge-device", device, settings.EDGE_RATE_PER_DEVICE)):
+        return refusal
+    try:
+        return Outcome(200, "", dict(endpoint.handler(data, EdgeContext(key_device=key_device, ip=ip))))
+    except EdgeRefusal as refusal:
+        return Outcome(refusal.status, refusal.msg)
+    except (OperationalError, InterfaceError):
+        logger.exception("database unavailable while handling an edge %s", endpoint.name)
+        return Outcome(503, "database unavailable, retry later")
+
+
+# --- HTTP -----------------------------------------------------------------------------
+
+
+def edge_response(outcome: Outcome) -> JsonResponse:
+    response = JsonResponse(outcome.envelope(), status=outcome.status, json_dumps_params={"ensure_ascii": False})
+    if outcome.retry_after is not None:
+        response["Retry-After"] = str(outcome.retry_after)
+    for name, value in outcome.headers.items():
+        response[name] = value
+    return response
 
 
 def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-def edge_endpoint(
-    serializer_class: type[serializers.Serializer],
-) -> Callable[[EdgeHandler], Callable[..., JsonResponse]]:
-    """Wrap ``handler(request, validated_data) -> data`` as an edge POST endpoint."""
-
-    def decorator(handler: EdgeHandler) -> Callable[..., JsonResponse]:
-        @csrf_exempt
-        @functools.wraps(handler)
-        def view(request: HttpRequest) -> JsonResponse:
-            if request.method != "POST":
-                response = edge_response(405, f"method {request.method} is not allowed; use POST")
-                response["Allow"] = "POST"
-                return response
-            payload = _read_json_object(request)
-            if isinstance(payload, JsonResponse):
-                return payload
-            serializer = serializer_class(data=payload)
-            if not serializer.is_valid():
-                return edge_response(400, first_error(serializer.errors), {"errors": serializer.errors})
-            try:
-                data = handler(request, serializer.validated_data)
-            except (OperationalError, InterfaceError):
-                logger.exception("database unavailable while handling %s", request.path)
-                return edge_response(503, "database unavailable, retry later")
-            return edge_response(200, "", dict(data))
-
-        return view
-
-    return decorator
+def presented_key(request: HttpRequest) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "").strip()
+    if header.startswith("Bearer "):
+        return header[len("Bearer ") :].strip() or None
+    return request.META.get("HTTP_X_DEVICE_KEY", "").strip() or None
 
 
-def _read_json_object(request: HttpRequest) -> dict[str, Any] | JsonResponse:
+def http_view(endpoint: EdgeEndpoint) -> Callable[[HttpRequest], JsonResponse]:
+    """The POST view for an edge endpoint."""
+
+    @csrf_exempt
+    @functools.wraps(endpoint.handler)
+    def view(request: HttpRequest) -> JsonResponse:
+        if request.method != "POST":
+            return edge_response(
+                Outcome(405, f"method {request.method} is not allowed; use POST", headers={"Allow": "POST"})
+            )
+        payload = _read_json(request)
+        if isinstance(payload, Outcome):
+            return edge_response(payload)
+        return edge_response(process(endpoint, payload, key=presented_key(request), ip=client_ip(request)))
+
+    return view
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(body: bytes | str) -> Any:
+    """JSON as edge boxes must send it: UTF-8, no NaN or Infinity. Raises ValueError."""
+    return json.loads(body, parse_constant=_reject_constant)
+
+
+def _read_json(request: HttpRequest) -> Any:
     limit = settings.EDGE_MAX_BODY_BYTES
-    too_big = edge_response(413, f"request body exceeds {limit} bytes")
+    too_big = Outcome(413, f"request body exceeds {limit} bytes")
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        return edge_response(400, "Content-Length is not a number")
+        return Outcome(400, "Content-Length is not a number")
     if declared > limit:
         return too_big
     if request.content_type != "application/json":
-        return edge_response(400, f"Content-Type must be application/json, got {request.content_type or 'none'!r}")
+        return Outcome(400, f"Content-Type must be application/json, got {request.content_type or 'none'!r}")
     try:
         body = request.body
     except RequestDataTooBig:
@@ -100,11 +192,8 @@ def _read_json_object(request: HttpRequest) -> dict[str, Any] | JsonResponse:
     if len(body) > limit:
         return too_big
     try:
-        payload = json.loads(body, parse_constant=_reject_constant)
+        return parse_json(body)
     except UnicodeDecodeError:
-        return edge_response(400, "body is not UTF-8 encoded JSON")
+        return Outcome(400, "body is not UTF-8 encoded JSON")
     except ValueError as exc:
-        return edge_response(400, f"body is not valid JSON: {exc}")
-    if not isinstance(payload, dict):
-        return edge_response(400, "body must be a JSON object")
-    return payload
+        return Outcome(400, f"body is not valid JSON: {exc}")

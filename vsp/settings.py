@@ -185,6 +185,31 @@ STATISTICS_MAX_DAYS = 366
 STATISTICS_DEFAULT_DAYS = 7
 STATISTICS_TOP_DEVICES = 10
 
+# Edge devices. A box is OFFLINE after this long without a heartbeat, report or
+# resolve (the seed's 90 s: three missed 30 s heartbeats); per device in admin.
+DEVICE_OFFLINE_AFTER = env_int("DEVICE_OFFLINE_AFTER", 90, minimum=10)
+# Signs of life write the device row at most this often, so a busy box is not a write storm.
+DEVICE_SEEN_WRITE_INTERVAL = 5
+# How often `manage.py watch_devices` looks for boxes that went quiet.
+DEVICE_WATCH_INTERVAL = env_int("DEVICE_WATCH_INTERVAL", 5, minimum=1)
+# Device keys record their last use at most this often.
+DEVICE_KEY_TOUCH_INTERVAL = 60
+# Report, resolve and heartbeat need a device key (Authorization: Bearer / X-Device-Key).
+# Off is the seed's open ingest, for fleets that cannot send a key.
+EDGE_AUTH_REQUIRED = env_bool("EDGE_AUTH_REQUIRED", not DEBUG)
+# Ingest rate limits, fixed windows in the shared cache. A box sends a heartbeat every
+# ~30 s and alarms in bursts of a few per second at most; a site behind one NAT address
+# may hold dozens of boxes.
+EDGE_RATE_PER_DEVICE = env_str("EDGE_RATE_PER_DEVICE", "600/m")
+EDGE_RATE_PER_IP = env_str("EDGE_RATE_PER_IP", "3000/m")
+
+# The MQTT bridge (`manage.py mqtt_bridge`): mqtt://user:password@host:1883, or mqtts://.
+MQTT_URL = env_str("MQTT_URL")
+MQTT_CLIENT_ID = env_str("MQTT_CLIENT_ID", "vsp-bridge")
+MQTT_TOPIC_ALERT = env_str("MQTT_TOPIC_ALERT", "edge/alert/#")
+MQTT_TOPIC_RESOLVE = env_str("MQTT_TOPIC_RESOLVE", "edge/resolve/#")
+MQTT_TOPIC_HEARTBEAT = env_str("MQTT_TOPIC_HEARTBEAT", "edge/heartbeat/#")
+
 # How long /health waits for each dependency before calling it down.
 HEALTH_CHECK_TIMEOUT = 3.0
 # How long storing an alarm may wait on the channel layer to announce it; past

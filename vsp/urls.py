@@ -5,9 +5,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from alarms import edge_views
+from alarms import edge as alarm_edge
 from alarms import views as alarm_views
 from alarms.api import AlarmViewSet
+from devices import edge as device_edge
 from devices.api import EdgeDeviceViewSet
 from vsp.health import health
 
@@ -21,8 +22,9 @@ urlpatterns = [
     path("live/", alarm_views.live, name="live"),
     path("health", health, name="health"),
     # Edge boxes (CONTRACT §3)
-    path("api/ai/alert/edge/report", edge_views.report, name="edge-report"),
-    path("api/ai/alert/edge/resolve", edge_views.resolve, name="edge-resolve"),
+    path("api/ai/alert/edge/report", alarm_edge.report_view, name="edge-report"),
+    path("api/ai/alert/edge/resolve", alarm_edge.resolve_view, name="edge-resolve"),
+    path("api/ai/device/heartbeat", device_edge.heartbeat_view, name="edge-heartbeat"),
     # Native staff API (CONTRACT §4)
     path("api/v1/", include(router.urls)),
     path("api/v1/auth/token/", obtain_auth_token, name="api-token"),

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from threading import Barrier
 from typing import Any
 
 import httpx
 import pytest
+import time_machine
 from django.test import Client
+from django.utils import timezone
 
 from alarms.models import AlarmEvent, AlarmEventExt, AlarmSource, AlarmStatus, HandleStatus
 from alarms.tests.factories import report_payload
@@ -55,9 +57,10 @@ def test_a_report_registers_an_unknown_device_and_bumps_its_last_seen(client: Cl
     first_seen = device.last_seen
     assert first_seen is not None
     assert device.last_ip == "10.1.2.3"
-    assert device.status == EdgeDevice.Status.UNKNOWN
+    assert device.status == EdgeDevice.Status.ONLINE
 
-    post(client, report_payload(device_id="cam-new"), REMOTE_ADDR="10.1.2.4")
+    with time_machine.travel(timezone.now() + timedelta(seconds=10)):
+        post(client, report_payload(device_id="cam-new"), REMOTE_ADDR="10.1.2.4")
 
     device.refresh_from_db()
     assert device.last_seen is not None

@@ -172,6 +172,7 @@ async def test_alarm_analyzed_and_device_status(token: str) -> None:
 
 
 async def test_infra_ws_answers_ping_and_double_encodes_content(token: str) -> None:
+    await sync_to_async(make_device)("cam-01", status=EdgeDevice.Status.ONLINE)
     communicator = await open_socket(f"/infra/ws?token={token}")
 
     await communicator.send_to(text_data="ping")
@@ -194,6 +195,8 @@ async def test_infra_ws_answers_ping_and_double_encodes_content(token: str) -> N
 
 
 async def test_a_client_receives_only_what_it_asked_for(token: str) -> None:
+    for device_id in ("cam-gate", "cam-dock"):  # already online: reports bring no device.status events
+        await sync_to_async(make_device)(device_id, status=EdgeDevice.Status.ONLINE)
     severe = await open_socket(f"/ws/alerts?token={token}&level=1,2")
     dock = await open_socket(f"/ws/alerts?token={token}&device=cam-dock")
 
