@@ -108,7 +108,7 @@ def alarm_changed(event_type: str, alarm_id: str) -> None:
 
 def device_status_changed(device_id: str) -> None:
     def send() -> None:
-        device = EdgeDevice.objects.filter(pk=device_id).first()
+        device = EdgeDevice.objects.with_today_alarm_count().filter(pk=device_id).first()
         if device is not None:
             publish(DEVICE_STATUS, device_data(device))
 

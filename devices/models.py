@@ -1,12 +1,31 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.apps import apps
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from vsp.db import IdentifierField
+
+
+class EdgeDeviceQuerySet(models.QuerySet["EdgeDevice"]):
+    def with_today_alarm_count(self, now: datetime | None = None) -> EdgeDeviceQuerySet:
+        """Annotate ``today_alarm_count``: alarms since local midnight (TIME_ZONE), in the same query."""
+        alarm_model = apps.get_model("alarms", "AlarmEvent")
+        midnight = timezone.localtime(now or timezone.now()).replace(hour=0, minute=0, second=0, microsecond=0)
+        counts = (
+            alarm_model.objects.filter(device_id=OuterRef("device_id"), event_time__gte=midnight)
+            .order_by()
+            .values("device_id")
+            .annotate(count=Count("pk"))
+            .values("count")
+        )
+        return self.annotate(today_alarm_count=Coalesce(Subquery(counts), 0))
 
 
 class EdgeDevice(models.Model):
@@ -39,6 +58,8 @@ class EdgeDevice(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = EdgeDeviceQuerySet.as_manager()
 
     class Meta:
         ordering = ["device_id"]

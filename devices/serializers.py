@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from devices.models import EdgeDevice
+from devices.models import DeviceStatusChange, EdgeDevice
 
 
 class EdgeDeviceSerializer(serializers.ModelSerializer):
@@ -20,7 +20,15 @@ class EdgeDeviceSerializer(serializers.ModelSerializer):
             "last_ip",
             "version",
             "info",
+            "offline_after",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = [f for f in fields if f not in ("name", "location")]
+        read_only_fields = [f for f in fields if f not in ("name", "location", "offline_after")]
+
+
+class DeviceStatusChangeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DeviceStatusChange
+        fields = ["from_status", "to_status", "reason", "last_seen", "changed_at"]
+        read_only_fields = fields

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import Q
 
 from alarms import events
 from devices.models import DeviceStatusChange, EdgeDevice
@@ -100,14 +101,12 @@ def mark_quiet_devices_offline(now: datetime) -> list[str]:
     update, so only one of them records and broadcasts it.
     """
     default_cutoff = now - timedelta(seconds=settings.DEVICE_OFFLINE_AFTER)
-    candidates = list(
-        EdgeDevice.objects.filter(status=Status.ONLINE, offline_after__isnull=True, last_seen__lt=default_cutoff)
+    # Quiet past the default, or with a timeout of their own (checked below).
+    candidates = (
+        EdgeDevice.objects.filter(status=Status.ONLINE)
+        .filter(Q(offline_after__isnull=True, last_seen__lte=default_cutoff) | Q(offline_after__isnull=False))
+        .order_by("device_id")
         .values_list("device_id", "last_seen", "offline_after")
-        .union(
-            EdgeDevice.objects.filter(status=Status.ONLINE, offline_after__isnull=False).values_list(
-                "device_id", "last_seen", "offline_after"
-            )
-        )
     )
     flipped = []
     for device_id, last_seen, offline_after in candidates:

@@ -64,6 +64,19 @@ def check_single_process_layer(app_configs: Sequence[AppConfig] | None, **kwargs
     return []
 
 
+@register()
+def check_open_ingest(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    if not settings.EDGE_AUTH_REQUIRED:
+        return [
+            Warning(
+                "EDGE_AUTH_REQUIRED is off: anyone who can reach the service may report alarms.",
+                hint="Issue device keys in admin and set EDGE_AUTH_REQUIRED=true.",
+                id="vsp.W004",
+            )
+        ]
+    return []
+
+
 @register(Tags.database)
 def check_mysql_time_zones(databases: Sequence[str] | None = None, **kwargs: Any) -> list[CheckMessage]:
     messages: list[CheckMessage] = []

@@ -162,7 +162,9 @@ class DevicePageView(CompatAPIView):
 
     def get(self, request: Request) -> Response:
         filterset = EdgeDeviceFilterSet(
-            Query(request.query_params).filters(DEVICE_FILTERS), queryset=EdgeDevice.objects.all(), request=request
+            Query(request.query_params).filters(DEVICE_FILTERS),
+            queryset=EdgeDevice.objects.with_today_alarm_count(),
+            request=request,
         )
         if not filterset.is_valid():
             raise ValidationError(filterset.errors)
@@ -174,5 +176,5 @@ class DeviceGetView(CompatAPIView):
 
     def get(self, request: Request) -> Response:
         device_id = Query(request.query_params).require("deviceId", "id")
-        device = EdgeDevice.objects.filter(pk=device_id).first()
+        device = EdgeDevice.objects.with_today_alarm_count().filter(pk=device_id).first()
         return envelope.success(DeviceCompatSerializer(device).data if device is not None else None)

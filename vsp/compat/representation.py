@@ -73,6 +73,13 @@ class AlarmDetailCompatSerializer(AlarmCompatSerializer):
 
 
 class DeviceCompatSerializer(CompatRepresentation, EdgeDeviceSerializer):
+    # From EdgeDevice.objects.with_today_alarm_count(); null where a device was read without it.
+    today_alarm_count = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta(EdgeDeviceSerializer.Meta):
+        fields = [*EdgeDeviceSerializer.Meta.fields, "today_alarm_count"]
+        read_only_fields = fields
+
     renames = {
         "name": "deviceName",
         "last_heartbeat": "lastHeartbeatTime",

@@ -1,0 +1,42 @@
+"""Mark devices OFFLINE when they go quiet. Safe to run twice at once; stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import close_old_connections
+from django.utils import timezone
+
+from devices.services import mark_quiet_devices_offline
+
+
+class Command(BaseCommand):
+    help = "Flip devices silent for longer than their offline timeout to OFFLINE, every few seconds."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--once", action="store_true", help="Run one step and exit.")
+        parser.add_argument(
+            "--interval", type=float, default=settings.DEVICE_WATCH_INTERVAL, help="Seconds between steps."
+        )
+
+    def handle(self, *args: Any, once: bool = False, interval: float = 5.0, **options: Any) -> None:
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        self.stdout.write(f"watching devices every {interval:g} s")
+        while not stop.is_set():
+            try:
+                for device_id in mark_quiet_devices_offline(timezone.now()):
+                    self.stdout.write(f"{device_id} is offline")
+            except Exception as exc:  # a database hiccup must not end the watcher; the next step retries
+                self.stderr.write(f"step failed: {type(exc).__name__}: {exc}")
+            if once:
+                break
+            # Drop a broken or stale connection between steps, as a request cycle would.
+            close_old_connections()
+            stop.wait(interval)
+        self.stdout.write("stopped")
