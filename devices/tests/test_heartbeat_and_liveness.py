@@ -30,10 +30,8 @@ def heartbeat(body: dict[str, Any], **extra: Any) -> Any:
 
 def test_a_heartbeat_registers_a_box_and_marks_it_online() -> None:
     with time_machine.travel(T0, tick=False):
-        response = heartbeat(
-            {"device_id": "box-1", "name": "Gate box", "ip": "192.168.1.20", "version": "3.2.0", "info": {"gpu": "rk3588"}},
-            REMOTE_ADDR="10.0.0.9",
-        )  # fmt: skip
+        body = {"device_id": "box-1", "name": "Gate box", "ip": "192.168.1.20", "version": "3.2.0"}
+        response = heartbeat({**body, "info": {"gpu": "rk3588"}}, REMOTE_ADDR="10.0.0.9")
 
     assert response.status_code == 200
     assert response.json() == {"code": 0, "msg": "", "data": {"device_id": "box-1", "recorded": True}}
