@@ -96,7 +96,7 @@ def _database_url() -> str:
     return f"sqlite:///{config['NAME']}"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -105,7 +105,7 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def run_server(extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """Run the service under daphne, as in production, against the test database; yield its base URL."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
