@@ -31,13 +31,23 @@ def test_compose_accepts_the_file_and_wires_web_to_mysql_and_redis() -> None:
     assert result.returncode == 0, result.stderr
 
     services = json.loads(result.stdout)["services"]
-    assert set(services) == {"mysql", "redis", "web"}
+    assert set(services) == {"mysql", "redis", "web", "watcher"}
+    assert services["watcher"]["command"] == ["python", "manage.py", "watch_devices"]
     web = services["web"]
     assert web["environment"]["SECRET_KEY"] == "from-the-operator"
     assert web["environment"]["DATABASE_URL"].startswith("mysql://vsp:")
     assert web["environment"]["REDIS_URL"] == "redis://redis:6379/0"
     assert web["depends_on"]["mysql"]["condition"] == "service_healthy"
     assert web["ports"][0]["target"] == 8000
+
+
+def test_the_mqtt_profile_adds_the_broker_and_the_bridge() -> None:
+    result = compose("--profile", "mqtt", "config", "--format", "json", SECRET_KEY="x")
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert {"mosquitto", "bridge"} <= set(services)
+    assert services["bridge"]["environment"]["MQTT_URL"] == "mqtt://mosquitto:1883"
+    assert services["bridge"]["environment"]["DATABASE_URL"] == services["web"]["environment"]["DATABASE_URL"]
 
 
 def test_compose_refuses_to_start_without_a_secret_key() -> None:
