@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.utils.html import format_html
 
@@ -30,9 +30,9 @@ class AlarmHandleForm(forms.ModelForm):
 
     def clean_alarm_status(self) -> str:
         new_status: str = self.cleaned_data["alarm_status"]
-        stored = AlarmEvent.objects.only("alarm_status").get(pk=self.instance.pk)
+        # The instance still holds the stored values here (the form copies its data in after cleaning).
         try:
-            stored.check_alarm_status_change(new_status)
+            self.instance.check_alarm_status_change(new_status)
         except InvalidStatusTransition as exc:
             raise forms.ValidationError(str(exc)) from None
         return new_status
@@ -151,10 +151,16 @@ class AlarmEventAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: AlarmEvent, form: forms.ModelForm, change: bool) -> None:
         if not (change and form.has_changed()):
             return
-        services.handle_alarm(
-            obj.pk,
-            handle_status=form.cleaned_data["handle_status"],
-            alarm_status=form.cleaned_data["alarm_status"],
-            remark=form.cleaned_data["handle_remark"],
-            actor=services.Actor.of(request.user),
-        )
+        changed = set(form.changed_data)
+        try:
+            services.handle_alarm(
+                obj.pk,
+                handle_status=form.cleaned_data["handle_status"],
+                # Untouched fields are "not given", so handling a NEW alarm acknowledges it as the APIs do,
+                # and an unchanged remark is not logged again.
+                alarm_status=form.cleaned_data["alarm_status"] if "alarm_status" in changed else None,
+                remark=form.cleaned_data["handle_remark"] if "handle_remark" in changed else None,
+                actor=services.Actor.of(request.user),
+            )
+        except InvalidStatusTransition as exc:  # someone else moved it on meanwhile
+            self.message_user(request, str(exc), messages.ERROR)

@@ -47,7 +47,9 @@ class AlarmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return self.serializer_classes.get(self.action, AlarmSerializer)
 
     def _detail(self, alarm_id: str) -> Response:
-        alarm = self.get_queryset().select_related("ext").prefetch_related("handle_logs").get(pk=alarm_id)
+        alarm = (
+            AlarmEvent.objects.with_device_name().select_related("ext").prefetch_related("handle_logs").get(pk=alarm_id)
+        )
         return Response(AlarmDetailSerializer(alarm, context=self.get_serializer_context()).data)
 
     @extend_schema(request=ManualAlarmSerializer, responses={201: AlarmDetailSerializer})

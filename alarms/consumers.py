@@ -57,8 +57,10 @@ def _catchup(since: datetime | None, after: str | None) -> dict[str, Any]:
     alarms = AlarmEvent.objects.with_device_name().order_by("created_at", "alarm_id")
     if after is not None:
         anchor = AlarmEvent.objects.filter(pk=after).values_list("created_at", flat=True).first()
-        if anchor is not None:
-            since = max(since, anchor) if since else anchor
+        if anchor is None:
+            # An alarm we do not know: we cannot tell what was missed, so the client must reload.
+            return {"alarms": [], "truncated": True}
+        since = max(since, anchor) if since else anchor
     if since is not None:
         alarms = alarms.filter(created_at__gt=since)
     limit = settings.WEBSOCKET_CATCHUP_LIMIT

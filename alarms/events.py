@@ -47,7 +47,6 @@ ALARM_UPDATED = "alarm.updated"
 ALARM_RESOLVED = "alarm.resolved"
 ALARM_ANALYZED = "alarm.analyzed"
 DEVICE_STATUS = "device.status"
-ALARM_EVENTS = (ALARM_CREATED, ALARM_UPDATED, ALARM_RESOLVED, ALARM_ANALYZED)
 
 
 def _dumps(value: Any) -> str:

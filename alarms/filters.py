@@ -6,7 +6,7 @@ import django_filters
 from django.db.models import QuerySet
 
 from alarms.models import AlarmEvent, AlarmLevel, AlarmStatus, HandleStatus
-from vsp.filters import StableOrderingFilter, text_search
+from vsp.filters import QueryTimeFilter, StableOrderingFilter, text_search
 
 
 class AlarmEventFilterSet(django_filters.FilterSet):
@@ -16,18 +16,10 @@ class AlarmEventFilterSet(django_filters.FilterSet):
     alarm_level = django_filters.TypedChoiceFilter(choices=AlarmLevel.choices, coerce=int)
     alarm_status = django_filters.ChoiceFilter(choices=AlarmStatus.choices)
     handle_status = django_filters.ChoiceFilter(choices=HandleStatus.choices)
-    event_time_after = django_filters.IsoDateTimeFilter(
-        field_name="event_time", lookup_expr="gte", label="Event time from (inclusive)"
-    )
-    event_time_before = django_filters.IsoDateTimeFilter(
-        field_name="event_time", lookup_expr="lte", label="Event time to (inclusive)"
-    )
-    created_after = django_filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="gte", label="Stored from (inclusive)"
-    )
-    created_before = django_filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="lte", label="Stored to (inclusive)"
-    )
+    event_time_after = QueryTimeFilter(field_name="event_time", lookup_expr="gte", label="Event time from (inclusive)")
+    event_time_before = QueryTimeFilter(field_name="event_time", lookup_expr="lte", label="Event time to (inclusive)")
+    created_after = QueryTimeFilter(field_name="created_at", lookup_expr="gte", label="Stored from (inclusive)")
+    created_before = QueryTimeFilter(field_name="created_at", lookup_expr="lte", label="Stored to (inclusive)")
     q = django_filters.CharFilter(method="search", label="Text in id, type, device, scene or remark")
     ordering = StableOrderingFilter(
         fields=["event_time", "created_at", "alarm_level", "alarm_id", "device_id", "handle_time"],

@@ -96,6 +96,8 @@ class AlarmEvent(models.Model):
             models.Index(fields=["alarm_status", "event_time"], name="alarm_status_time_idx"),
             models.Index(fields=["handle_status", "event_time"], name="alarm_handle_time_idx"),
             models.Index(fields=["alarm_type", "event_time"], name="alarm_type_time_idx"),
+            # Catch-up after a reconnect, the live page and createTime[] ranges.
+            models.Index(fields=["created_at", "alarm_id"], name="alarm_created_idx"),
         ]
         permissions = [
             ("handle_alarmevent", "Can handle alarms"),

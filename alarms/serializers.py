@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from rest_framework import serializers
 
 from alarms.models import (
@@ -72,7 +73,7 @@ class ManualAlarmSerializer(BlankIsNoneMixin, serializers.Serializer):
 class HandleSerializer(serializers.Serializer):
     handle_status = serializers.ChoiceField(choices=HandleStatus.choices)
     alarm_status = serializers.ChoiceField(choices=AlarmStatus.choices, required=False)
-    remark = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    remark = serializers.CharField(max_length=settings.HANDLE_REMARK_MAX_LENGTH, required=False, allow_blank=True)
 
 
 class HandleLogSerializer(serializers.ModelSerializer):

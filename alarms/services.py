@@ -129,12 +129,14 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
                     AlarmEventExt.objects.create(alarm=alarm, ext_data=report.ext_data)
                 _apply_pending_resolve(alarm)
                 events.alarm_changed(events.ALARM_CREATED, alarm.alarm_id)
-                record_sign_of_life(report.device_id, ip=client_ip, now=now)
+                if report.source == AlarmSource.EDGE:
+                    record_sign_of_life(report.device_id, ip=client_ip, now=now)
         except IntegrityError:
             if not AlarmEvent.objects.filter(pk=report.alarm_id).exists():
                 raise
             # A retry from the box: nothing changes, but the box is evidently alive.
-            record_sign_of_life(report.device_id, ip=client_ip, now=now)
+            if report.source == AlarmSource.EDGE:
+                record_sign_of_life(report.device_id, ip=client_ip, now=now)
             return ReportResult(report.alarm_id, created=False)
         return ReportResult(report.alarm_id, created=True)
 

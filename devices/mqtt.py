@@ -77,6 +77,7 @@ class Bridge:
             self.client.tls_set()
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.connected = threading.Event()
@@ -87,9 +88,14 @@ class Bridge:
             return
         # Subscribe on every connect: a restarted broker may have forgotten the session.
         client.subscribe([(topic, 1) for topic in self.routes])
-        logger.info(
-            "MQTT bridge connected to %s:%s, subscribed to %s", self.address.host, self.address.port, list(self.routes)
-        )
+        logger.info("MQTT bridge connected to %s:%s", self.address.host, self.address.port)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
+        if any(reason.is_failure for reason in reasons):
+            logger.error("MQTT broker refused a subscription: %s", reasons)
+            return
+        logger.info("MQTT bridge subscribed to %s", list(self.routes))
+        # Ready only now: a message published before the broker acknowledged the subscription is not ours.
         self.connected.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:

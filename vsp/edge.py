@@ -10,6 +10,7 @@ unreachable (so the box retries). Handlers receive validated data only.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -137,7 +138,12 @@ def edge_response(outcome: Outcome) -> JsonResponse:
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+    """The peer's address, if it is one (a proxy header can put anything in REMOTE_ADDR)."""
+    address = request.META.get("REMOTE_ADDR") or ""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
 
 
 def presented_key(request: HttpRequest) -> str | None:
@@ -170,8 +176,11 @@ def _reject_constant(name: str) -> float:
 
 
 def parse_json(body: bytes | str) -> Any:
-    """JSON as edge boxes must send it: UTF-8, no NaN or Infinity. Raises ValueError."""
-    return json.loads(body, parse_constant=_reject_constant)
+    """JSON as edge boxes must send it: UTF-8, no NaN or Infinity, sanely nested. Raises ValueError."""
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _read_json(request: HttpRequest) -> Any:

@@ -91,6 +91,8 @@ class JSONObjectField(serializers.JSONField):
 
 # What a snapshot object key may look like: a relative path in the bucket.
 _OBJECT_KEY = re.compile(r"^[^\s\\?#]+$")
+# "javascript:…", "data:…": a key must never read as a URL of another scheme.
+_SCHEME = re.compile(r"^[A-Za-z][\w+.-]*:")
 _url_validator = URLValidator(schemes=["http", "https"])
 
 
@@ -99,7 +101,7 @@ class SnapshotReferenceField(serializers.CharField):
 
     default_error_messages = {
         "bad_url": "Must be an http(s) URL or an object key.",
-        "bad_key": "An object key may not contain spaces, backslashes, '?', '#' or '..' segments.",
+        "bad_key": "An object key may not start with a scheme or contain spaces, backslashes, '?', '#' or '..'.",
     }
 
     def __init__(self, **kwargs: Any) -> None:
@@ -117,6 +119,6 @@ class SnapshotReferenceField(serializers.CharField):
                 self.fail("bad_url")
             return value
         key = value.lstrip("/")
-        if not _OBJECT_KEY.match(key) or ".." in key.split("/"):
+        if not _OBJECT_KEY.match(key) or ".." in key.split("/") or _SCHEME.match(key):
             self.fail("bad_key")
         return key

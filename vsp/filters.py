@@ -1,11 +1,31 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import django_filters
+from django import forms
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django_filters.constants import EMPTY_VALUES
+
+from vsp.times import TimeFormatError, parse_query_time
+
+
+class QueryTimeField(forms.Field):
+    """A range bound: ISO 8601, ``YYYY-MM-DD HH:MM:SS`` (in TIME_ZONE) or epoch s/ms, 1970-2100."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        if value in EMPTY_VALUES:
+            return None
+        try:
+            return parse_query_time(value)
+        except TimeFormatError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class QueryTimeFilter(django_filters.Filter):
+    field_class = QueryTimeField
 
 
 def text_search(queryset: QuerySet[Any], fields: tuple[str, ...], text: str) -> QuerySet[Any]:

@@ -210,6 +210,9 @@ MQTT_TOPIC_ALERT = env_str("MQTT_TOPIC_ALERT", "edge/alert/#")
 MQTT_TOPIC_RESOLVE = env_str("MQTT_TOPIC_RESOLVE", "edge/resolve/#")
 MQTT_TOPIC_HEARTBEAT = env_str("MQTT_TOPIC_HEARTBEAT", "edge/heartbeat/#")
 
+# Password guessing: attempts per minute per account and per address (staff mistype; scripts do not stop).
+LOGIN_RATE_PER_USER = "10/m"
+LOGIN_RATE_PER_IP = "30/m"
 # How long /health waits for each dependency before calling it down.
 HEALTH_CHECK_TIMEOUT = 3.0
 # How long storing an alarm may wait on the channel layer to announce it; past
@@ -218,6 +221,11 @@ EVENT_PUBLISH_TIMEOUT = 0.5
 # A reconnecting dashboard gets at most this many missed alarms in its first
 # frame; beyond that it is told to reload the list over the API.
 WEBSOCKET_CATCHUP_LIMIT = 200
+# The live page opens with this many recent alarms and keeps at most LIVE_MAX_ROWS on screen.
+LIVE_INITIAL_ALARMS = 50
+LIVE_MAX_ROWS = 500
+# A handling remark is a note, not a report.
+HANDLE_REMARK_MAX_LENGTH = 2000
 
 # ---------------------------------------------------------------------------
 # REST framework and OpenAPI
@@ -231,9 +239,15 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["vsp.permissions.StaffModelPermissions"],
     "DEFAULT_PAGINATION_CLASS": "vsp.pagination.PageNumberPagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "vsp.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "vsp.exceptions.native_exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"login": LOGIN_RATE_PER_IP},
     "PAGE_SIZE": API_PAGE_SIZE,
 }
 
@@ -249,6 +263,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AlarmStatusEnum": "alarms.models.AlarmStatus",
         "HandleStatusEnum": "alarms.models.HandleStatus",
+        "DeviceStatusEnum": "devices.models.EdgeDevice.Status",
     },
 }
 

@@ -17,6 +17,9 @@ from django.utils import timezone
 # Outside this window a value is a unit mix-up or a broken clock, not an event time.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+# Query bounds are wider (a range may start "at the beginning"), but stay far from
+# the years 1 and 9999 where date arithmetic overflows.
+QUERY_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 # 10^11 seconds is the year 5138, so anything at or beyond it must be milliseconds.
 _MILLISECONDS_THRESHOLD = 100_000_000_000
@@ -30,17 +33,17 @@ class TimeFormatError(ValueError):
     """The value is not a point in time in any accepted format."""
 
 
-def parse_event_time(value: object) -> datetime:
+def parse_event_time(value: object, *, earliest: datetime = EARLIEST) -> datetime:
     """Parse an edge time value into an aware datetime, or raise ``TimeFormatError``."""
     if isinstance(value, bool):
         raise TimeFormatError("must be a time, not a boolean")
     if isinstance(value, int | float):
-        return _from_epoch(float(value))
+        return _from_epoch(value, earliest)
     if not isinstance(value, str):
         raise TimeFormatError("must be an ISO 8601 string, 'YYYY-MM-DD HH:MM:SS' or epoch seconds/milliseconds")
     text = value.strip()
     if _NUMBER.match(text):
-        return _from_epoch(float(text))
+        return _from_epoch(text, earliest)
     if not _DATE_TIME.match(text):
         raise TimeFormatError(f"{text[:40]!r} is not ISO 8601, 'YYYY-MM-DD HH:MM:SS' or epoch seconds/milliseconds")
     try:
@@ -48,11 +51,23 @@ def parse_event_time(value: object) -> datetime:
     except ValueError:
         raise TimeFormatError(f"{text[:40]!r} is not a valid date and time") from None
     if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
-    return _in_range(parsed)
+        try:
+            parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
+        except (OverflowError, ValueError):
+            raise TimeFormatError(f"{text[:40]!r} is out of range") from None
+    return _in_range(parsed, earliest)
 
 
-def _from_epoch(number: float) -> datetime:
+def parse_query_time(value: object) -> datetime:
+    """A time in a query (a range bound): the edge formats, from 1970 on."""
+    return parse_event_time(value, earliest=QUERY_EARLIEST)
+
+
+def _from_epoch(value: int | float | str, earliest: datetime) -> datetime:
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        raise TimeFormatError("epoch value is out of range") from None
     if not math.isfinite(number):
         raise TimeFormatError("must be a finite number")
     seconds = number / 1000 if abs(number) >= _MILLISECONDS_THRESHOLD else number
@@ -60,10 +75,10 @@ def _from_epoch(number: float) -> datetime:
         parsed = datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError):
         raise TimeFormatError("epoch value is out of range") from None
-    return _in_range(parsed)
+    return _in_range(parsed, earliest)
 
 
-def _in_range(parsed: datetime) -> datetime:
-    if not EARLIEST <= parsed < LATEST:
-        raise TimeFormatError(f"{parsed.isoformat()} is outside 2000-01-01 .. 2100-01-01")
+def _in_range(parsed: datetime, earliest: datetime) -> datetime:
+    if not earliest <= parsed < LATEST:
+        raise TimeFormatError(f"{parsed.isoformat()} is outside {earliest:%Y-%m-%d} .. {LATEST:%Y-%m-%d}")
     return parsed

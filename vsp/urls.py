@@ -2,8 +2,9 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.routers import DefaultRouter
+from rest_framework.throttling import ScopedRateThrottle
 
 from alarms import edge as alarm_edge
 from alarms import views as alarm_views
@@ -11,6 +12,14 @@ from alarms.api import AlarmViewSet
 from devices import edge as device_edge
 from devices.api import EdgeDeviceViewSet
 from vsp.health import health
+
+
+class ThrottledObtainAuthToken(ObtainAuthToken):
+    """DRF's token-for-password view, limited per address (LOGIN_RATE_PER_IP)."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
 
 router = DefaultRouter()
 router.register("alerts", AlarmViewSet, basename="alert")
@@ -27,7 +36,7 @@ urlpatterns = [
     path("api/ai/device/heartbeat", device_edge.heartbeat_view, name="edge-heartbeat"),
     # Native staff API (CONTRACT §4)
     path("api/v1/", include(router.urls)),
-    path("api/v1/auth/token/", obtain_auth_token, name="api-token"),
+    path("api/v1/auth/token/", ThrottledObtainAuthToken.as_view(), name="api-token"),
     # Yudao-compatible staff API (CONTRACT §4, §6)
     path("admin-api/", include("vsp.compat.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

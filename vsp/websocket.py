@@ -12,7 +12,8 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.auth.models import User
 
-from vsp.compat.authentication import DEV_USERNAME, gateway_user, is_trusted_proxy, parse_login_user
+from vsp.compat.authentication import dev_user, gateway_login, pick_token
+from vsp.compat.envelope import CompatError
 from vsp.compat.tokens import user_for_token
 
 
@@ -27,27 +28,17 @@ def query_params(scope: dict[str, Any]) -> dict[str, list[str]]:
     return parse_qs(scope.get("query_string", b"").decode("latin1"))
 
 
-def scope_token(scope: dict[str, Any]) -> str | None:
-    """``?token=`` (browsers cannot set headers on a WebSocket), else ``Authorization: Bearer``."""
-    token = (query_params(scope).get("token") or [""])[0].strip()
-    if token:
-        return token
-    header = (_header(scope, b"authorization") or "").strip()
-    return header.split("Bearer ", 1)[1].strip() if "Bearer " in header else (header or None)
-
-
 def _resolve_user(scope: dict[str, Any]) -> User | None:
+    """The same credentials as the compat API, read from a WebSocket handshake."""
     if settings.AUTH_MODE == "dev":
-        return User.objects.filter(username=DEV_USERNAME).first() or User.objects.create_superuser(
-            DEV_USERNAME, email="", password=None
-        )
+        return dev_user()
     if settings.AUTH_MODE == "gateway":
-        raw = _header(scope, b"login-user")
         client = scope.get("client") or (None, None)
-        if raw and is_trusted_proxy(client[0]) and (login_user := parse_login_user(raw)) is not None:
-            return gateway_user(login_user)
-        return None
-    token = scope_token(scope)
+        try:
+            return gateway_login(_header(scope, b"login-user"), client[0])
+        except CompatError:
+            return None
+    token = pick_token(_header(scope, b"authorization") or "", (query_params(scope).get("token") or [""])[0])
     return user_for_token(token) if token else None
 
 

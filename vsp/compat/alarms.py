@@ -136,8 +136,8 @@ class AlarmStatisticsView(AlarmCompatView):
         alarms, start, end = filtered_alarms(request)
         try:
             summary = alarm_statistics(alarms, start=start, end=end)
-        except RangeTooLong as exc:
-            raise ValidationError({"eventTime": [str(exc)]}) from None
+        except RangeTooLong:
+            raise ValidationError({"eventTime": [f"时间范围不能超过 {settings.STATISTICS_MAX_DAYS} 天"]}) from None
         return envelope.success(_camel_keys(summary))
 
 

@@ -10,7 +10,6 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django.utils import translation
 from rest_framework import exceptions
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,6 +20,7 @@ from vsp.compat import envelope
 from vsp.compat.authentication import compat_authenticators
 from vsp.compat.envelope import CompatError
 from vsp.compat.permissions import YudaoPermission
+from vsp.parsers import JSONParser
 
 logger = logging.getLogger(__name__)
 

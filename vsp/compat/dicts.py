@@ -45,6 +45,12 @@ DICTIONARIES: dict[str, list[tuple[str, str, str]]] = {
 }
 
 
+# dict type → value → label, for pages and exports that print labels.
+LABELS: dict[str, dict[str, str]] = {
+    dict_type: {value: label for value, label, _ in rows} for dict_type, rows in DICTIONARIES.items()
+}
+
+
 def simple_list() -> list[dict[str, Any]]:
     """Every entry, by dict type then sort; alarm types seen in the data but not named get their value as label."""
     known_types = {value for value, _, _ in DICTIONARIES["aiot_alarm_type"]}

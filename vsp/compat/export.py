@@ -10,7 +10,7 @@ from django.utils import timezone
 from openpyxl import Workbook
 
 from alarms.models import AlarmEvent
-from vsp.compat.dicts import DICTIONARIES
+from vsp.compat.dicts import LABELS
 
 COLUMNS = (
     "告警编号", "告警类型", "设备编号", "设备名称", "场景", "告警时间", "告警级别", "告警状态", "处理状态",
@@ -19,8 +19,7 @@ COLUMNS = (
 
 
 def _label(dict_type: str, value: object) -> str:
-    labels = {code: label for code, label, _ in DICTIONARIES[dict_type]}
-    return labels.get(str(value), str(value))
+    return LABELS[dict_type].get(str(value), str(value))
 
 
 def _local(value: datetime | None) -> datetime | None:

@@ -6,7 +6,7 @@ without extension; adjust here if the frontend's pages live elsewhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 DIRECTORY, MENU, BUTTON = 1, 2, 3
@@ -27,7 +27,6 @@ class Menu:
     visible: bool = True
     keep_alive: bool = True
     always_show: bool = True
-    children: list[Menu] = field(default_factory=list, compare=False)
 
 
 MENUS: tuple[Menu, ...] = (

@@ -15,7 +15,7 @@ from django.http import QueryDict
 
 from vsp.compat import envelope
 from vsp.compat.envelope import CompatError
-from vsp.times import TimeFormatError, parse_event_time
+from vsp.times import TimeFormatError, parse_query_time
 
 
 class Query:
@@ -43,9 +43,11 @@ class Query:
         if value is None:
             return None
         try:
-            return parse_event_time(value)
-        except TimeFormatError as exc:
-            raise CompatError(envelope.BAD_REQUEST, envelope.type_mismatch(f"{name}: {exc}")) from None
+            return parse_query_time(value)
+        except TimeFormatError:
+            raise CompatError(
+                envelope.BAD_REQUEST, envelope.type_mismatch(f"{name}: 时间应为 yyyy-MM-dd HH:mm:ss（1970–2100 年）")
+            ) from None
 
     def time_range(self, name: str) -> tuple[datetime | None, datetime | None]:
         """``name[0]`` and ``name[1]`` (``yyyy-MM-dd HH:mm:ss`` in TIME_ZONE), each optional, both inclusive."""

@@ -6,11 +6,14 @@ import re
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import authenticate
 from django.contrib.auth.models import User
+from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from vsp import ratelimit
 from vsp.compat import envelope
 from vsp.compat.authentication import bearer_token
 from vsp.compat.base import CompatAPIView
@@ -21,6 +24,7 @@ from vsp.compat.params import Query
 from vsp.compat.permissions import YUDAO_PERMISSIONS, yudao_permissions_of
 from vsp.compat.representation import epoch_ms
 from vsp.compat.tokens import IssuedTokens, issue_tokens, refresh_tokens, revoke
+from vsp.edge import client_ip
 
 SUPER_ADMIN_ROLE = "super_admin"
 _WEBSITE = re.compile(r"^[a-zA-Z0-9.-]+(:\d{1,5})?$")
@@ -52,12 +56,23 @@ class LoginView(CompatAPIView):
     def post(self, request: Request) -> Response:
         serializer = LoginSerializer(data=request.data if isinstance(request.data, dict) else {})
         serializer.is_valid(raise_exception=True)
-        user = User.objects.filter(username=serializer.validated_data["username"]).first()
-        # Unknown user and wrong password read the same, as in Yudao.
-        if user is None or not user.check_password(serializer.validated_data["password"]):
+        username, password = serializer.validated_data["username"], serializer.validated_data["password"]
+        now = timezone.now()
+        for name, ident, rate in (
+            ("login-user", username, settings.LOGIN_RATE_PER_USER),
+            ("login-ip", client_ip(request._request), settings.LOGIN_RATE_PER_IP),
+        ):
+            if ident and ratelimit.hit(name, ident, ratelimit.Rate.parse(rate), now) is not None:
+                raise CompatError(envelope.TOO_MANY_REQUESTS, envelope.MSG_TOO_MANY_REQUESTS)
+        # authenticate() takes as long for an unknown account as for a wrong password.
+        user = authenticate(request._request, username=username, password=password)
+        if user is None:
+            inactive = User.objects.filter(username=username, is_active=False).first()
+            if inactive is not None and inactive.check_password(password):
+                raise CompatError.of(envelope.LOGIN_DISABLED)
+            # Unknown user and wrong password read the same, as in Yudao.
             raise CompatError.of(envelope.LOGIN_FAILED)
-        if not user.is_active:
-            raise CompatError.of(envelope.LOGIN_DISABLED)
+        assert isinstance(user, User)
         return envelope.success(_tokens(issue_tokens(user)))
 
 

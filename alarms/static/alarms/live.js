@@ -8,8 +8,7 @@
   const statusElement = document.getElementById("live-status");
   const soundBox = document.getElementById("live-sound");
   const rows = new Map(); // alarmId -> <tr>
-  const MAX_ROWS = 500;
-  let newestCreateTime = 0;
+  let newestCreateTime = config.renderedAt;
   let retryDelay = 1000;
   // Times as staff read them everywhere else: in the service's TIME_ZONE.
   const timeFormat = new Intl.DateTimeFormat(undefined, {
@@ -78,7 +77,7 @@
       existing.replaceWith(row);
     } else {
       rowsElement.insertBefore(row, rowsElement.firstChild);
-      while (rowsElement.children.length > MAX_ROWS) {
+      while (rowsElement.children.length > config.maxRows) {
         const last = rowsElement.lastChild;
         rows.delete(last.dataset.alarmId);
         last.remove();
@@ -108,8 +107,7 @@
 
   function connect() {
     const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    const since = newestCreateTime ? "?since=" + newestCreateTime : "";
-    const socket = new WebSocket(scheme + window.location.host + config.socketPath + since);
+    const socket = new WebSocket(scheme + window.location.host + config.socketPath + "?since=" + newestCreateTime);
     socket.onopen = () => {
       retryDelay = 1000;
       setStatus("live", "live");
