@@ -172,3 +172,19 @@ def test_a_resolve_racing_its_report_is_never_lost() -> None:
     assert alarms.count() == rounds
     assert set(alarms.values_list("alarm_status", "duration_ms")) == {(AlarmStatus.RESOLVED, 42)}
     assert not PendingResolve.objects.exists()
+
+
+def test_stale_early_resolves_are_purged(capsys: Any) -> None:
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    now = timezone.now()
+    PendingResolve.objects.create(alarm_id="OLD-1", received_at=now - timedelta(days=8))
+    PendingResolve.objects.create(alarm_id="NEW-1", received_at=now - timedelta(days=6))
+
+    call_command("purge_pending_resolves", "--days", "7")
+
+    assert list(PendingResolve.objects.values_list("alarm_id", flat=True)) == ["NEW-1"]
+    assert "deleted 1 pending resolve(s)" in capsys.readouterr().out

@@ -106,7 +106,8 @@ class AlarmHandleView(AlarmCompatView):
     field_names = {"alarm_id": "alarmId", "handle_status": "handleStatus", "alarm_status": "alarmStatus"}
 
     def put(self, request: Request) -> Response:
-        if not isinstance(request.data, dict):
+        if not request._request.body or not isinstance(request.data, dict):
+            # Yudao's wording for a missing or unusable @RequestBody (with its space).
             raise CompatError(envelope.BAD_REQUEST, envelope.type_mismatch(" request body 缺失"))
         # camelCase in, the native serializer underneath; null means "not given", as the frontend sends it.
         values = {_snake(key): value for key, value in request.data.items() if value is not None}

@@ -238,6 +238,8 @@ def test_handle_with_the_wrong_method_or_no_body(frontend: Frontend) -> None:
     )  # fmt: skip
     assert broken.json()["code"] == 400
     assert broken.json()["msg"].startswith("请求参数类型错误:")
+    empty = frontend.send("put", "/aiot/alarm/event/handle")
+    assert empty.json() == {"code": 400, "data": None, "msg": "请求参数类型错误: request body 缺失"}
 
 
 def test_handle_needs_the_handle_permission() -> None:
