@@ -323,7 +323,6 @@ class Deliveries:
 
 @dataclass
 class SocketStats:
-    attempted: int = 0
     connected: int = 0
     connect_s: float = 0.0
     handshake_ms: list[float] = field(default_factory=list)
@@ -378,7 +377,6 @@ class FanoutBench:
 
     async def open_socket(self, gate: asyncio.Semaphore) -> None:
         async with gate:
-            self.sockets.attempted += 1
             started = time.perf_counter()
             failures = self.sockets.handshake_failures
             try:
