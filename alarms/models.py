@@ -39,6 +39,14 @@ class HandleStatus(models.TextChoices):
     IGNORED = "IGNORED", "Ignored (false alarm)"
 
 
+class SnapshotStatus(models.TextChoices):
+    NONE = "NONE", "No snapshot"
+    EXTERNAL = "EXTERNAL", "At a URL of the edge's"
+    STORED = "STORED", "In the snapshot store"
+    PENDING = "PENDING", "Upload pending"
+    PRUNED = "PRUNED", "Deleted by retention"
+
+
 class AlarmSource(models.TextChoices):
     EDGE = "EDGE", "Edge report"
     MANUAL = "MANUAL", "Entered by staff"
@@ -71,7 +79,11 @@ class AlarmEvent(models.Model):
     )
     alarm_status = models.CharField(max_length=16, choices=AlarmStatus.choices, default=AlarmStatus.NEW)
     handle_status = models.CharField(max_length=16, choices=HandleStatus.choices, default=HandleStatus.UNHANDLED)
+    # An http(s) URL of the edge's, or the key of an object in the snapshot store.
     snapshot_url = models.CharField(max_length=2048, blank=True)
+    snapshot_status = models.CharField(max_length=8, choices=SnapshotStatus.choices, default=SnapshotStatus.NONE)
+    thumbnail_key = models.CharField(max_length=512, blank=True)
+    snapshot_pinned = models.BooleanField(default=False, help_text="Keep the snapshot when retention prunes old ones.")
     confidence_score = models.FloatField(
         null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
@@ -148,6 +160,22 @@ class AlarmHandleLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alarm_id}: {self.from_handle_status} → {self.to_handle_status} by {self.actor_name}"
+
+
+class PendingSnapshot(models.Model):
+    """Image bytes that could not be stored yet; ``manage.py retry_snapshots`` finishes the upload."""
+
+    alarm = models.OneToOneField(
+        AlarmEvent, on_delete=models.CASCADE, primary_key=True, related_name="pending_snapshot"
+    )
+    data = models.BinaryField()
+    attempts = models.PositiveIntegerField(default=1)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"pending snapshot of {self.alarm_id}"
 
 
 class PendingResolve(models.Model):

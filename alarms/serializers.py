@@ -15,10 +15,12 @@ from alarms.models import (
     HandleStatus,
     alarm_id_validator,
 )
+from alarms.snapshots import snapshot_link, thumbnail_link
 from vsp.fields import (
     EventTimeField,
     FiniteFloatField,
     JSONObjectField,
+    SnapshotImageField,
     SnapshotReferenceField,
     StrictCharField,
     StrictIntegerField,
@@ -45,6 +47,18 @@ class EdgeReportSerializer(BlankIsNoneMixin, serializers.Serializer):
     snapshot_url = SnapshotReferenceField(required=False, allow_blank=True, allow_null=True)
     confidence_score = FiniteFloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
     ext_data = JSONObjectField(required=False, allow_null=True)
+    snapshot_base64 = SnapshotImageField(encoding="base64", required=False, allow_null=True)
+    snapshot = SnapshotImageField(encoding="file", required=False, allow_null=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        images = [attrs.pop(name) for name in ("snapshot", "snapshot_base64") if attrs.get(name) is not None]
+        if len(images) > 1:
+            raise serializers.ValidationError({"snapshot_base64": ["Send the image once: a file or base64, not both."]})
+        if images and attrs.get("snapshot_url"):
+            raise serializers.ValidationError({"snapshot_url": ["Send either snapshot_url or an image, not both."]})
+        if images:
+            attrs["snapshot_image"] = images[0]
+        return attrs
 
 
 class EdgeResolveSerializer(BlankIsNoneMixin, serializers.Serializer):
@@ -94,6 +108,9 @@ class AlarmSerializer(serializers.ModelSerializer):
     """The native representation of an alarm (snake_case, ISO 8601 times in TIME_ZONE)."""
 
     device_name = serializers.CharField(read_only=True, allow_null=True)
+    # Links a browser can open (presigned or signed, valid SNAPSHOT_URL_TTL); null without a snapshot.
+    snapshot_url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
     alarm_level = serializers.ChoiceField(choices=AlarmLevel.choices, read_only=True)
 
     class Meta:
@@ -109,6 +126,8 @@ class AlarmSerializer(serializers.ModelSerializer):
             "alarm_status",
             "handle_status",
             "snapshot_url",
+            "thumbnail_url",
+            "snapshot_status",
             "confidence_score",
             "duration_ms",
             "end_time",
@@ -121,6 +140,12 @@ class AlarmSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    def get_snapshot_url(self, alarm: AlarmEvent) -> str | None:
+        return snapshot_link(alarm)
+
+    def get_thumbnail_url(self, alarm: AlarmEvent) -> str | None:
+        return thumbnail_link(alarm)
 
 
 class AlarmDetailSerializer(AlarmSerializer):

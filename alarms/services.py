@@ -8,6 +8,7 @@ to repeat. Nothing here knows about HTTP.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
-from alarms import events
+from alarms import events, snapshots
 from alarms.exceptions import AlarmNotFound
 from alarms.models import (
     AlarmEvent,
@@ -30,7 +31,9 @@ from alarms.models import (
     AlarmStatus,
     HandleStatus,
     PendingResolve,
+    SnapshotStatus,
 )
+from alarms.snapshots import SnapshotImage
 from devices.services import record_sign_of_life
 
 logger = logging.getLogger(__name__)
@@ -57,6 +60,8 @@ class AlarmReport:
     confidence_score: float | None = None
     ext_data: dict[str, Any] | None = None
     source: str = AlarmSource.EDGE
+    # An image sent with the report, already checked; stored after the alarm commits.
+    snapshot_image: SnapshotImage | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -121,10 +126,17 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
                     event_time=report.event_time,
                     alarm_level=report.alarm_level,
                     snapshot_url=report.snapshot_url,
+                    snapshot_status=_snapshot_status(report),
                     confidence_score=report.confidence_score,
                     source=report.source,
                 )
+                image = report.snapshot_image
+                if image is not None:
+                    alarm.snapshot_url = snapshots.snapshot_key(alarm, image.extension)
                 alarm.save(force_insert=True)
+                if image is not None:
+                    # Before the event below, so that the event already carries the stored snapshot.
+                    transaction.on_commit(functools.partial(snapshots.store, alarm.alarm_id, image.data))
                 if report.ext_data is not None:
                     AlarmEventExt.objects.create(alarm=alarm, ext_data=report.ext_data)
                 _apply_pending_resolve(alarm)
@@ -141,6 +153,14 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
         return ReportResult(report.alarm_id, created=True)
 
     return _retry_on_deadlock(attempt)
+
+
+def _snapshot_status(report: AlarmReport) -> str:
+    if report.snapshot_image is not None:
+        return SnapshotStatus.PENDING
+    if report.snapshot_url.startswith(("http://", "https://")):
+        return SnapshotStatus.EXTERNAL
+    return SnapshotStatus.STORED if report.snapshot_url else SnapshotStatus.NONE
 
 
 def _apply_pending_resolve(alarm: AlarmEvent) -> None:

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import serializers
@@ -192,8 +193,12 @@ def _read_json(request: HttpRequest) -> Any:
         return Outcome(400, "Content-Length is not a number")
     if declared > limit:
         return too_big
+    if request.content_type == "multipart/form-data":
+        return _read_multipart(request)
     if request.content_type != "application/json":
-        return Outcome(400, f"Content-Type must be application/json, got {request.content_type or 'none'!r}")
+        return Outcome(
+            400, f"Content-Type must be application/json or multipart/form-data, got {request.content_type or 'none'!r}"
+        )
     try:
         body = request.body
     except RequestDataTooBig:
@@ -206,3 +211,20 @@ def _read_json(request: HttpRequest) -> Any:
         return Outcome(400, "body is not UTF-8 encoded JSON")
     except ValueError as exc:
         return Outcome(400, f"body is not valid JSON: {exc}")
+
+
+def _read_multipart(request: HttpRequest) -> Any:
+    """A report with its image as a file ``snapshot``; other fields as form fields, ``ext_data`` as JSON text."""
+    try:
+        payload: dict[str, Any] = {name: request.POST[name] for name in request.POST}
+        files = {name: request.FILES[name] for name in request.FILES}
+    except RequestDataTooBig:
+        return Outcome(413, f"request body exceeds {settings.EDGE_MAX_BODY_BYTES} bytes")
+    except (MultiPartParserError, ValueError) as exc:
+        return Outcome(400, f"body is not valid multipart/form-data: {exc}")
+    if isinstance(payload.get("ext_data"), str):
+        try:
+            payload["ext_data"] = parse_json(payload["ext_data"])
+        except ValueError as exc:
+            return Outcome(400, f"ext_data: is not valid JSON: {exc}")
+    return {**payload, **files}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import re
@@ -122,3 +124,41 @@ class SnapshotReferenceField(serializers.CharField):
         if not _OBJECT_KEY.match(key) or ".." in key.split("/") or _SCHEME.match(key):
             self.fail("bad_key")
         return key
+
+
+class SnapshotImageField(serializers.Field):
+    """An image sent with a report: a multipart file, or base64 text (a ``data:`` URL prefix is allowed).
+
+    Produces an ``alarms.snapshots.SnapshotImage`` after checking format, size and pixel count.
+    """
+
+    def __init__(self, *, encoding: str, **kwargs: Any) -> None:
+        self.encoding = encoding  # "base64" or "file"
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        from alarms.snapshots import SnapshotRejected, inspect_image
+
+        raw = self._bytes(data)
+        try:
+            return inspect_image(raw)
+        except SnapshotRejected as exc:
+            raise serializers.ValidationError(f"The image {exc}.") from None
+
+    def _bytes(self, data: Any) -> bytes:
+        limit = settings.SNAPSHOT_MAX_BYTES
+        if self.encoding == "file":
+            if not hasattr(data, "read") or not hasattr(data, "size"):
+                raise serializers.ValidationError("Must be a file uploaded as multipart/form-data.")
+            if data.size > limit:
+                raise serializers.ValidationError(f"The image is {data.size} bytes; at most {limit} are accepted.")
+            return bytes(data.read())
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Must be base64 text.")
+        text = data.split(",", 1)[1] if data.startswith("data:") else data
+        if len(text) > (limit * 4) // 3 + 4:
+            raise serializers.ValidationError(f"The image is larger than {limit} bytes.")
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise serializers.ValidationError("Is not valid base64.") from None

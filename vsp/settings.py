@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
 from vsp.env import (
@@ -146,6 +147,30 @@ LANGUAGE_CODE = "en-us"
 USE_I18N = True
 
 # ---------------------------------------------------------------------------
+# Snapshots: local files by default, Tencent COS in production
+# ---------------------------------------------------------------------------
+
+SNAPSHOT_STORAGE = env_choice("SNAPSHOT_STORAGE", "local", ("local", "cos"))
+COS_SECRET_ID = env_str("COS_SECRET_ID")
+COS_SECRET_KEY = env_str("COS_SECRET_KEY")
+COS_BUCKET = env_str("COS_BUCKET")
+COS_REGION = env_str("COS_REGION")
+COS_DOMAIN = env_str("COS_DOMAIN")  # a custom domain, needed for in-browser preview on new buckets
+COS_ENDPOINT = env_str("COS_ENDPOINT")
+COS_SCHEME = env_choice("COS_SCHEME", "https", ("https", "http"))
+COS_RETRIES = env_int("COS_RETRIES", 3, minimum=0, maximum=10)
+if SNAPSHOT_STORAGE == "cos":
+    missing = [name for name in ("COS_SECRET_ID", "COS_SECRET_KEY", "COS_BUCKET", "COS_REGION") if not globals()[name]]
+    if missing:
+        raise ImproperlyConfigured(f"SNAPSHOT_STORAGE=cos needs {', '.join(missing)}")
+# How long a snapshot link in an API answer or socket event stays valid (buckets are private).
+SNAPSHOT_URL_TTL = env_int("SNAPSHOT_URL_TTL", 3600, minimum=60, maximum=7 * 24 * 3600)
+SNAPSHOT_ROOT = DATA_DIR / "snapshots"
+# Where browsers reach this service, for links to local snapshots in API answers read from another
+# origin (the Yudao frontend), e.g. https://vsp.example.com; empty: links relative to this host.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL").rstrip("/")
+
+# ---------------------------------------------------------------------------
 # Static files (admin, Swagger UI) served by WhiteNoise, also under daphne.
 # ---------------------------------------------------------------------------
 
@@ -155,6 +180,11 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "snapshots": (
+        {"BACKEND": "vsp.cos_storage.TencentCOSStorage"}
+        if SNAPSHOT_STORAGE == "cos"
+        else {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": SNAPSHOT_ROOT}}
+    ),
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -169,9 +199,17 @@ WHITENOISE_USE_FINDERS = DEBUG
 # Limits (one place; each says why it is what it is)
 # ---------------------------------------------------------------------------
 
-# An edge report is a few hundred bytes plus ext_data (capped below); 256 KiB
-# leaves room for a generous ext_data while refusing accidental uploads.
-EDGE_MAX_BODY_BYTES = env_int("EDGE_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
+# An edge report may carry its snapshot (base64 grows it by a third): room for
+# SNAPSHOT_MAX_BYTES plus the fields, and no more.
+SNAPSHOT_MAX_BYTES = 10 * 1024 * 1024
+EDGE_MAX_BODY_BYTES = env_int("EDGE_MAX_BODY_BYTES", 14 * 1024 * 1024, minimum=1024)
+# Camera frames are at most 8K (33 Mpx); more is a decompression bomb.
+SNAPSHOT_MAX_PIXELS = 40_000_000
+SNAPSHOT_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+# Thumbnails for lists and the live page fit in this box.
+SNAPSHOT_THUMBNAIL_SIZE = (320, 320)
+# prune_snapshots refuses to delete more than this share of stored snapshots in one run without --force.
+SNAPSHOT_PRUNE_MAX_FRACTION = 0.5
 # ext_data is kept as the edge sent it; bounding it keeps one alarm row small.
 EXT_DATA_MAX_BYTES = 64 * 1024
 # Django's own guard for every other request body.

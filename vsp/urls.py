@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.throttling import ScopedRateThrottle
 
 from alarms import edge as alarm_edge
+from alarms import snapshot_views
 from alarms import views as alarm_views
 from alarms.api import AlarmViewSet
 from devices import edge as device_edge
@@ -29,6 +30,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("live/", alarm_views.live, name="live"),
+    path("files/<path:key>", snapshot_views.snapshot_file, name="snapshot-file"),
     path("health", health, name="health"),
     # Edge boxes (CONTRACT §3)
     path("api/ai/alert/edge/report", alarm_edge.report_view, name="edge-report"),

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 ALARM_KEYS = {
     "alarmId", "alarmType", "deviceId", "deviceName", "sceneId", "eventTime", "alarmLevel", "alarmStatus",
-    "handleStatus", "snapshotUrl", "confidenceScore", "durationMs", "endTime", "resolveType", "handler",
+    "handleStatus", "snapshotUrl", "thumbnailUrl", "snapshotStatus", "confidenceScore", "durationMs", "endTime", "resolveType", "handler",
     "handleRemark", "handleTime", "createTime", "updateTime",
 }  # fmt: skip
 
@@ -139,6 +139,8 @@ async def test_alarm_created_carries_the_compat_alarm(token: str) -> None:
             "alarmStatus": "NEW",
             "handleStatus": "UNHANDLED",
             "snapshotUrl": "https://img.example.com/a.jpg",
+            "thumbnailUrl": "https://img.example.com/a.jpg",
+            "snapshotStatus": "EXTERNAL",
             "confidenceScore": 0.91,
             "durationMs": None,
             "endTime": None,

@@ -87,7 +87,7 @@ def test_the_page_is_newest_first_in_yudao_shape(frontend: Frontend) -> None:
     a2 = rows[2]
     assert set(a2) == {
         "alarmId", "alarmType", "deviceId", "deviceName", "sceneId", "eventTime", "alarmLevel", "alarmStatus",
-        "handleStatus", "snapshotUrl", "confidenceScore", "durationMs", "endTime", "resolveType", "handler",
+        "handleStatus", "snapshotUrl", "thumbnailUrl", "snapshotStatus", "confidenceScore", "durationMs", "endTime", "resolveType", "handler",
         "handleRemark", "handleTime", "createTime", "updateTime",
     }  # fmt: skip
     assert a2["deviceName"] == "Warehouse"

@@ -1,0 +1,180 @@
+"""Snapshots: checking uploaded images, storing them after the alarm commits, links a browser can open.
+
+An alarm's snapshot is an http(s) URL of the edge's (kept as is), the key of
+an object the box put in the store itself, or an image sent with the report,
+which is stored under ``snapshots/YYYY/MM/DD/<device_id>/<alarm_id>.<ext>``
+with a JPEG thumbnail beside it. Buckets are private: links are presigned
+(COS) or signed by this service (local files), valid SNAPSHOT_URL_TTL.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import time
+import warnings
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage, storages
+from django.core.signing import Signer
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from alarms.models import AlarmEvent, PendingSnapshot, SnapshotStatus
+
+logger = logging.getLogger(__name__)
+
+_signer = Signer(salt="vsp.snapshot-link")
+_UNSAFE_PATH_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+class SnapshotRejected(ValueError):
+    """The bytes are not an image we accept; the message says why."""
+
+
+@dataclass(frozen=True)
+class SnapshotImage:
+    data: bytes
+    format: str
+    width: int
+    height: int
+
+    @property
+    def extension(self) -> str:
+        return settings.SNAPSHOT_FORMATS[self.format]
+
+
+def inspect_image(data: bytes) -> SnapshotImage:
+    """Check that ``data`` is a whole image of an allowed format and size, without decoding its pixels."""
+    if not data:
+        raise SnapshotRejected("is empty")
+    if len(data) > settings.SNAPSHOT_MAX_BYTES:
+        raise SnapshotRejected(f"is {len(data)} bytes; at most {settings.SNAPSHOT_MAX_BYTES} are accepted")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            image_format, (width, height) = image.format or "", image.size
+            if image_format not in settings.SNAPSHOT_FORMATS:
+                allowed = ", ".join(settings.SNAPSHOT_FORMATS)
+                raise SnapshotRejected(f"is {image_format or 'an unknown format'}; allowed: {allowed}")
+            if width * height > settings.SNAPSHOT_MAX_PIXELS:
+                raise SnapshotRejected(
+                    f"has {width}x{height} pixels; at most {settings.SNAPSHOT_MAX_PIXELS} in all are accepted"
+                )
+            image.verify()
+    except SnapshotRejected:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise SnapshotRejected("is not an image that can be read") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise SnapshotRejected(f"is a broken image ({exc})") from None
+    return SnapshotImage(data, image_format, width, height)
+
+
+def make_thumbnail(data: bytes) -> bytes:
+    source = Image.open(io.BytesIO(data))
+    source.draft("RGB", settings.SNAPSHOT_THUMBNAIL_SIZE)  # JPEG: decode at a reduced scale, much faster
+    image = ImageOps.exif_transpose(source).convert("RGB")
+    image.thumbnail(settings.SNAPSHOT_THUMBNAIL_SIZE)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=80, optimize=True)
+    return out.getvalue()
+
+
+def snapshot_key(alarm: AlarmEvent, extension: str) -> str:
+    day = timezone.localtime(alarm.event_time)
+    device = _UNSAFE_PATH_CHARS.sub("_", alarm.device_id)
+    return f"snapshots/{day:%Y/%m/%d}/{device}/{alarm.alarm_id}.{extension}"
+
+
+def thumbnail_key(key: str) -> str:
+    return f"{key.rsplit('.', 1)[0]}.thumb.jpg"
+
+
+def snapshot_storage() -> Storage:
+    return storages["snapshots"]
+
+
+def store(alarm_id: str, data: bytes) -> bool:
+    """Put an alarm's image and its thumbnail in the store; on failure keep the bytes for a retry.
+
+    Runs after the alarm has committed and never raises: a store that is
+    down leaves the alarm PENDING, and ``retry_snapshots`` finishes it.
+    """
+    alarm = AlarmEvent.objects.filter(pk=alarm_id).first()
+    if alarm is None:
+        return False
+    storage = snapshot_storage()
+    try:
+        key = storage.save(alarm.snapshot_url, ContentFile(data))
+        thumb = storage.save(thumbnail_key(key), ContentFile(make_thumbnail(data)))
+    except Exception as exc:  # the store being down must never cost the alarm
+        logger.warning("snapshot of %s not stored, will retry: %s: %s", alarm_id, type(exc).__name__, exc)
+        updated = PendingSnapshot.objects.filter(alarm_id=alarm_id).update(
+            attempts=F("attempts") + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
+        )
+        if not updated:
+            PendingSnapshot.objects.create(
+                alarm_id=alarm_id, data=data, last_error=f"{type(exc).__name__}: {exc}"[:2000]
+            )
+        return False
+    AlarmEvent.objects.filter(pk=alarm_id).update(
+        snapshot_url=key, thumbnail_key=thumb, snapshot_status=SnapshotStatus.STORED, updated_at=timezone.now()
+    )
+    PendingSnapshot.objects.filter(alarm_id=alarm_id).delete()
+    return True
+
+
+def retry_pending(limit: int = 100) -> tuple[int, int]:
+    """Try the pending uploads again, oldest first; returns (stored, still pending)."""
+    from alarms import events
+
+    stored = failed = 0
+    for pending in PendingSnapshot.objects.order_by("created_at")[:limit]:
+        if store(pending.alarm_id, bytes(pending.data)):
+            stored += 1
+            events.alarm_changed(events.ALARM_UPDATED, pending.alarm_id)
+        else:
+            failed += 1
+    return stored, failed
+
+
+# --- links ---------------------------------------------------------------------------
+
+
+def link(key: str) -> str:
+    """A URL a browser can open for a stored object, valid SNAPSHOT_URL_TTL seconds."""
+    if settings.SNAPSHOT_STORAGE == "cos":
+        return str(snapshot_storage().url(key))
+    expires = int(time.time()) + settings.SNAPSHOT_URL_TTL
+    query = urlencode({"exp": expires, "sig": _signer.signature(f"{key}|{expires}")})
+    return f"{settings.PUBLIC_BASE_URL}{reverse('snapshot-file', args=[key])}?{query}"
+
+
+def link_is_valid(key: str, expires: str, signature: str) -> bool:
+    if not expires.isdigit() or int(expires) < time.time():
+        return False
+    expected = _signer.signature(f"{key}|{expires}")
+    return bool(signature) and constant_time_compare(expected, signature)
+
+
+def snapshot_link(alarm: AlarmEvent) -> str | None:
+    if alarm.snapshot_status == SnapshotStatus.EXTERNAL:
+        return alarm.snapshot_url
+    if alarm.snapshot_status == SnapshotStatus.STORED and alarm.snapshot_url:
+        return link(alarm.snapshot_url)
+    return None
+
+
+def thumbnail_link(alarm: AlarmEvent) -> str | None:
+    if alarm.snapshot_status == SnapshotStatus.STORED and alarm.thumbnail_key:
+        return link(alarm.thumbnail_key)
+    return snapshot_link(alarm)
