@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from alarms import services
 from alarms.exceptions import InvalidStatusTransition
 from alarms.models import AlarmEvent, AlarmEventExt, AlarmHandleLog, AlarmStatus, HandleStatus
+from alarms.snapshots import snapshot_link, thumbnail_link
 
 # What staff decide; everything else on an alarm came from the edge and is read-only here.
 HANDLING_FIELDS = ("handle_status", "alarm_status", "handle_remark")
@@ -26,7 +27,7 @@ class AlarmHandleForm(forms.ModelForm):
 
     class Meta:
         model = AlarmEvent
-        fields = HANDLING_FIELDS
+        fields = (*HANDLING_FIELDS, "snapshot_pinned")
 
     def clean_alarm_status(self) -> str:
         new_status: str = self.cleaned_data["alarm_status"]
@@ -80,6 +81,7 @@ class AlarmHandleLogInline(admin.TabularInline):
 class AlarmEventAdmin(admin.ModelAdmin):
     form = AlarmHandleForm
     list_display = (
+        "thumbnail",
         "alarm_id",
         "event_time",
         "alarm_type",
@@ -114,6 +116,7 @@ class AlarmEventAdmin(admin.ModelAdmin):
     )
     fieldsets = (
         ("Handling", {"fields": HANDLING_FIELDS}),
+        ("Snapshot", {"fields": ("snapshot", "snapshot_pinned")}),
         (
             "Event",
             {
@@ -125,7 +128,6 @@ class AlarmEventAdmin(admin.ModelAdmin):
                     "device_id",
                     "scene_id",
                     "confidence_score",
-                    "snapshot",
                     "source",
                 )
             },
@@ -137,9 +139,22 @@ class AlarmEventAdmin(admin.ModelAdmin):
 
     @admin.display(description="snapshot")
     def snapshot(self, alarm: AlarmEvent) -> str:
-        if alarm.snapshot_url.startswith(("http://", "https://")):
-            return format_html('<a href="{0}" target="_blank" rel="noopener">{0}</a>', alarm.snapshot_url)
-        return alarm.snapshot_url or "—"
+        full, thumb = snapshot_link(alarm), thumbnail_link(alarm)
+        if full is None:
+            return alarm.get_snapshot_status_display()
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener"><img src="{}" alt="snapshot" style="max-height:{}px"></a>',
+            full,
+            thumb or full,
+            self.thumbnail_height,
+        )
+
+    @admin.display(description="snapshot")
+    def thumbnail(self, alarm: AlarmEvent) -> str:
+        thumb = thumbnail_link(alarm)
+        return format_html('<img src="{}" alt="" style="max-height:40px">', thumb) if thumb else "—"
+
+    thumbnail_height = 240
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Alarms come from the edge, or from POST /api/v1/alerts/ which assigns an ALT… id.
@@ -152,6 +167,10 @@ class AlarmEventAdmin(admin.ModelAdmin):
         if not (change and form.has_changed()):
             return
         changed = set(form.changed_data)
+        if "snapshot_pinned" in changed:
+            AlarmEvent.objects.filter(pk=obj.pk).update(snapshot_pinned=form.cleaned_data["snapshot_pinned"])
+        if not changed & set(HANDLING_FIELDS):
+            return
         try:
             services.handle_alarm(
                 obj.pk,

@@ -59,7 +59,8 @@ def inspect_image(data: bytes) -> SnapshotImage:
         raise SnapshotRejected(f"is {len(data)} bytes; at most {settings.SNAPSHOT_MAX_BYTES} are accepted")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Our own pixel limit (below) is the one that counts; Pillow's warning would only repeat it.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             image_format, (width, height) = image.format or "", image.size
             if image_format not in settings.SNAPSHOT_FORMATS:
@@ -72,7 +73,9 @@ def inspect_image(data: bytes) -> SnapshotImage:
             image.verify()
     except SnapshotRejected:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
+        raise SnapshotRejected(f"has too many pixels; at most {settings.SNAPSHOT_MAX_PIXELS} are accepted") from None
+    except UnidentifiedImageError:
         raise SnapshotRejected("is not an image that can be read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise SnapshotRejected(f"is a broken image ({exc})") from None

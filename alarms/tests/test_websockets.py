@@ -28,8 +28,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 ALARM_KEYS = {
     "alarmId", "alarmType", "deviceId", "deviceName", "sceneId", "eventTime", "alarmLevel", "alarmStatus",
-    "handleStatus", "snapshotUrl", "thumbnailUrl", "snapshotStatus", "confidenceScore", "durationMs", "endTime", "resolveType", "handler",
-    "handleRemark", "handleTime", "createTime", "updateTime",
+    "handleStatus", "snapshotUrl", "thumbnailUrl", "snapshotStatus", "confidenceScore", "durationMs", "endTime",
+    "resolveType", "handler", "handleRemark", "handleTime", "createTime", "updateTime",
 }  # fmt: skip
 
 

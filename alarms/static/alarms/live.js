@@ -51,12 +51,20 @@
     tr.appendChild(cell(label("aiot_alarm_handle_status", alarm.handleStatus)));
     const snapshot = document.createElement("td");
     snapshot.className = "snapshot";
-    if (/^https?:\/\//.test(alarm.snapshotUrl || "")) {
+    const picture = alarm.thumbnailUrl || alarm.snapshotUrl;
+    if (picture) {
+      // The thumbnail opens the full image in a new tab; the rest of the row opens the alarm in admin.
+      const anchor = document.createElement("a");
+      anchor.href = alarm.snapshotUrl || picture;
+      anchor.target = "_blank";
+      anchor.rel = "noopener";
+      anchor.addEventListener("click", (event) => event.stopPropagation());
       const img = document.createElement("img");
-      img.src = alarm.snapshotUrl;
+      img.src = picture;
       img.alt = "snapshot";
       img.loading = "lazy";
-      snapshot.appendChild(img);
+      anchor.appendChild(img);
+      snapshot.appendChild(anchor);
     } else {
       snapshot.textContent = "—";
     }
