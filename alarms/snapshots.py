@@ -28,6 +28,7 @@ from django.utils.crypto import constant_time_compare
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from alarms.models import AlarmEvent, PendingSnapshot, SnapshotStatus
+from vsp.cos_storage import TencentCOSStorage
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +107,16 @@ def snapshot_storage() -> Storage:
     return storages["snapshots"]
 
 
-def store(alarm_id: str, data: bytes) -> bool:
+def quick_storage() -> Storage:
+    """The snapshot store for an upload the edge is waiting on: no retries, a short timeout."""
+    storage = snapshot_storage()
+    if isinstance(storage, TencentCOSStorage):
+        _path, args, kwargs = storage.deconstruct()  # type: ignore[attr-defined]  # added by @deconstructible
+        return TencentCOSStorage(*args, **{**kwargs, "retries": 0, "timeout": settings.SNAPSHOT_INLINE_TIMEOUT})
+    return storage
+
+
+def store(alarm_id: str, data: bytes, *, quick: bool = True) -> bool:
     """Put an alarm's image and its thumbnail in the store; on failure keep the bytes for a retry.
 
     Runs after the alarm has committed and never raises: a store that is
@@ -115,7 +125,7 @@ def store(alarm_id: str, data: bytes) -> bool:
     alarm = AlarmEvent.objects.filter(pk=alarm_id).first()
     if alarm is None:
         return False
-    storage = snapshot_storage()
+    storage = quick_storage() if quick else snapshot_storage()
     try:
         key = storage.save(alarm.snapshot_url, ContentFile(data))
         thumb = storage.save(thumbnail_key(key), ContentFile(make_thumbnail(data)))
@@ -142,7 +152,7 @@ def retry_pending(limit: int = 100) -> tuple[int, int]:
 
     stored = failed = 0
     for pending in PendingSnapshot.objects.order_by("created_at")[:limit]:
-        if store(pending.alarm_id, bytes(pending.data)):
+        if store(pending.alarm_id, bytes(pending.data), quick=False):
             stored += 1
             events.alarm_changed(events.ALARM_UPDATED, pending.alarm_id)
         else:

@@ -159,6 +159,10 @@ COS_DOMAIN = env_str("COS_DOMAIN")  # a custom domain, needed for in-browser pre
 COS_ENDPOINT = env_str("COS_ENDPOINT")
 COS_SCHEME = env_choice("COS_SCHEME", "https", ("https", "http"))
 COS_RETRIES = env_int("COS_RETRIES", 3, minimum=0, maximum=10)
+COS_TIMEOUT = env_int("COS_TIMEOUT", 10, minimum=1, maximum=120)
+# The first upload happens while the edge waits for its answer: one quick try, then the retry
+# command (with COS_RETRIES and COS_TIMEOUT) takes over.
+SNAPSHOT_INLINE_TIMEOUT = 3
 if SNAPSHOT_STORAGE == "cos":
     missing = [name for name in ("COS_SECRET_ID", "COS_SECRET_KEY", "COS_BUCKET", "COS_REGION") if not globals()[name]]
     if missing:
@@ -359,7 +363,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "level": LOG_LEVEL}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # The COS SDK logs every request (full URL) at INFO and every missing object at WARNING.
+        "qcloud_cos": {"level": "ERROR"},
+    },
 }
 
 if not DEBUG:

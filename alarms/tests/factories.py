@@ -8,7 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from alarms.models import AlarmEvent, AlarmEventExt
+from alarms.models import AlarmEvent, AlarmEventExt, SnapshotStatus
 from devices.models import EdgeDevice
 
 _sequence = itertools.count(1)
@@ -24,6 +24,9 @@ def make_alarm(*, ext_data: dict[str, Any] | None = None, **fields: Any) -> Alar
         "alarm_level": 3,
     }
     values.update(fields)
+    if values.get("snapshot_url") and "snapshot_status" not in values:
+        external = values["snapshot_url"].startswith(("http://", "https://"))
+        values["snapshot_status"] = SnapshotStatus.EXTERNAL if external else SnapshotStatus.STORED
     alarm = AlarmEvent.objects.create(**values)
     if ext_data is not None:
         AlarmEventExt.objects.create(alarm=alarm, ext_data=ext_data)
