@@ -111,7 +111,7 @@ def quick_storage() -> Storage:
     """The snapshot store for an upload the edge is waiting on: no retries, a short timeout."""
     storage = snapshot_storage()
     if isinstance(storage, TencentCOSStorage):
-        _path, args, kwargs = storage.deconstruct()  # type: ignore[attr-defined]  # added by @deconstructible
+        _path, args, kwargs = storage.deconstruct()  # added by @deconstructible
         return TencentCOSStorage(*args, **{**kwargs, "retries": 0, "timeout": settings.SNAPSHOT_INLINE_TIMEOUT})
     return storage
 

@@ -3,7 +3,7 @@
 Only tests import this module (it needs moto, a dev dependency). Point a production-shaped COS
 configuration at it by changing just ``Scheme="http"`` and ``Proxies={"http": fake.proxy}``: the SDK
 then sends its real virtual-host requests (``http://<bucket-appid>.cos.<region>.myqcloud.com/<key>``)
-to the fake as a forward proxy, so no DNS is involved (see /work/shared/docs/FINDINGS.md).
+to the fake as a forward proxy, so no DNS is involved.
 
 What it cannot prove: COS signatures (they are discarded), ``x-cos-*`` headers, forced download.
 """

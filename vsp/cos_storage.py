@@ -2,9 +2,9 @@
 
 The published Django COS backends (django-tencentcos-storage, django-cos-storage,
 django-storage-qcloud) fail every ``save()`` on Django 5.2: the CVE-2024-39330 name
-validation rejects the names they produce (see /work/shared/docs/FINDINGS.md, "Tencent COS").
-This class sits directly on cos-python-sdk-v5, lets Django's own name validation run and
-never produces keys starting with "/". Tests run it against ``vsp.cos_fake``.
+validation rejects the names they produce. This class builds on django-storages' BaseStorage and
+cos-python-sdk-v5, lets Django's own name validation run and never produces keys starting with "/".
+Tests run it against ``vsp.cos_fake``.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile, File
-from django.core.files.storage import Storage
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 from qcloud_cos import CosConfig, CosS3Client, CosServiceError  # type: ignore[import-untyped]
 from requests.structures import CaseInsensitiveDict
+from storages.base import BaseStorage
 
 # Bodies up to this size are sent as bytes (the SDK can always resend them); larger ones stream from the file.
 _IN_MEMORY_MAX = 16 * 1024 * 1024
@@ -53,39 +53,45 @@ def _missing_as_file_not_found(name: str) -> Iterator[None]:
 
 
 @deconstructible(path="vsp.cos_storage.TencentCOSStorage")
-class TencentCOSStorage(Storage):
+class TencentCOSStorage(BaseStorage):
     """A private COS bucket; ``url()`` hands out presigned GET links valid ``url_ttl`` seconds."""
 
     list_page_size = 1000  # COS's maximum; listdir() follows IsTruncated/NextMarker across pages
 
-    def __init__(
-        self,
-        *,
-        secret_id: str | None = None,
-        secret_key: str | None = None,
-        bucket: str | None = None,
-        region: str | None = None,
-        domain: str | None = None,
-        endpoint: str | None = None,
-        scheme: str | None = None,
-        proxies: dict[str, str] | None = None,
-        retries: int | None = None,
-        timeout: float | None = None,
-        url_ttl: int | None = None,
-        location: str = "",
-    ) -> None:
-        self.secret_id: str = secret_id or _setting("COS_SECRET_ID", "")
-        self.secret_key: str = secret_key or _setting("COS_SECRET_KEY", "")
-        self.bucket: str = bucket or _setting("COS_BUCKET", "")
-        self.region: str = region or _setting("COS_REGION", "")
-        self.domain: str | None = domain or _setting("COS_DOMAIN", None)
-        self.endpoint: str | None = endpoint or _setting("COS_ENDPOINT", None)
-        self.scheme: str = scheme or _setting("COS_SCHEME", "https")
-        self.proxies = proxies
-        self.retries: int = retries if retries is not None else int(_setting("COS_RETRIES", 3))
-        self.timeout: float = timeout if timeout is not None else float(_setting("COS_TIMEOUT", 10))
-        self.url_ttl: int = url_ttl if url_ttl is not None else int(_setting("SNAPSHOT_URL_TTL", 3600))
-        self.location = location.strip("/")
+    # Typed here; values come from get_default_settings() or the constructor (django-storages' BaseStorage).
+    secret_id: str
+    secret_key: str
+    bucket: str
+    region: str
+    domain: str | None
+    endpoint: str | None
+    scheme: str
+    proxies: dict[str, str] | None
+    retries: int
+    timeout: float
+    url_ttl: int
+    location: str
+
+    def __init__(self, **options: Any) -> None:
+        # BaseStorage refuses unknown options with ImproperlyConfigured, so a typo in STORAGES fails loudly.
+        super().__init__(**options)
+        self.location = self.location.strip("/")
+
+    def get_default_settings(self) -> dict[str, Any]:
+        return {
+            "secret_id": _setting("COS_SECRET_ID", ""),
+            "secret_key": _setting("COS_SECRET_KEY", ""),
+            "bucket": _setting("COS_BUCKET", ""),
+            "region": _setting("COS_REGION", ""),
+            "domain": _setting("COS_DOMAIN", None),
+            "endpoint": _setting("COS_ENDPOINT", None),
+            "scheme": _setting("COS_SCHEME", "https"),
+            "proxies": None,
+            "retries": int(_setting("COS_RETRIES", 3)),
+            "timeout": float(_setting("COS_TIMEOUT", 10)),
+            "url_ttl": int(_setting("SNAPSHOT_URL_TTL", 3600)),
+            "location": "",
+        }
 
     def _config(self, **extra: Any) -> Any:
         return CosConfig(

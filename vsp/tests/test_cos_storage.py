@@ -119,7 +119,7 @@ def test_settings_are_read_at_construction(make_storage: MakeStorage, settings: 
     settings.COS_RETRIES = 0
     assert make_storage().retries == 0
     assert make_storage(retries=5, bucket="other-1250000000").retries == 5
-    path, _args, _kwargs = storage.deconstruct()  # type: ignore[attr-defined]  # added by @deconstructible
+    path, _args, _kwargs = storage.deconstruct()  # added by @deconstructible
     assert path == "vsp.cos_storage.TencentCOSStorage"
 
 
