@@ -142,6 +142,15 @@ def run_server(extra_env: dict[str, str] | None = None) -> Iterator[str]:
             process.wait()
 
 
+@pytest.fixture(scope="session")
+def cos_fake() -> Iterator[Any]:
+    """A local stand-in for Tencent COS (moto behind a COS-compatible proxy), with the bucket created."""
+    from vsp.cos_fake import fake_cos_with_bucket
+
+    with fake_cos_with_bucket() as fake:
+        yield fake
+
+
 @pytest.fixture
 def server(transactional_db: None) -> Iterator[str]:
     """The service in a daphne process of its own, sharing the test database."""

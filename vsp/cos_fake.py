@@ -22,6 +22,8 @@ from moto.core.base_backend import BackendDict
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from vsp.cos_storage import TencentCOSStorage
+
 # Query parameters of a COS presigned URL (the signature travels in the query instead of Authorization).
 COS_SIGN_PARAMS = frozenset(
     {"q-sign-algorithm", "q-ak", "q-sign-time", "q-key-time", "q-header-list", "q-url-param-list", "q-signature"}
@@ -136,3 +138,42 @@ def fake_cos_server() -> Iterator[FakeCOS]:
         server.server_close()
         thread.join(timeout=5)
         BackendDict.reset()
+
+
+# Production-shaped COS settings for tests (shape only: the fake checks no signatures).
+PRODUCTION: dict[str, Any] = {
+    "COS_SECRET_ID": "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE",
+    "COS_SECRET_KEY": "gPBLBf2KjHszGcFfkuU6mb0T3EXAMPLEKEY",
+    "COS_BUCKET": "vsp-snapshots-1250000000",
+    "COS_REGION": "ap-beijing",
+    "COS_DOMAIN": "",
+    "COS_ENDPOINT": "",
+    "COS_SCHEME": "https",
+    "COS_RETRIES": 3,
+    "SNAPSHOT_URL_TTL": 3600,
+}
+
+
+@contextlib.contextmanager
+def fake_cos_with_bucket() -> Iterator[FakeCOS]:
+    """The fake, with the production-shaped bucket already created through the COS SDK itself."""
+    from qcloud_cos import CosConfig, CosS3Client  # type: ignore[import-untyped]
+
+    with fake_cos_server() as server:
+        config = CosConfig(
+            SecretId=PRODUCTION["COS_SECRET_ID"],
+            SecretKey=PRODUCTION["COS_SECRET_KEY"],
+            Region=PRODUCTION["COS_REGION"],
+            Scheme="http",
+            Proxies=server.proxies,
+        )
+        CosS3Client(config).create_bucket(Bucket=PRODUCTION["COS_BUCKET"])
+        yield server
+
+
+def assert_offline(storage: TencentCOSStorage) -> None:
+    """Tests must never reach real COS: plain http, and every request through a proxy on this machine."""
+    assert storage.scheme == "http"
+    assert storage.proxies
+    assert set(storage.proxies) == {"http"}
+    assert urlsplit(storage.proxies["http"]).hostname == "127.0.0.1"

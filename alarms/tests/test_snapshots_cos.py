@@ -6,7 +6,6 @@ import base64
 import io
 import json
 import time
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,32 +14,17 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 from PIL import Image
-from qcloud_cos import CosConfig, CosS3Client, cos_client  # type: ignore[import-untyped]
+from qcloud_cos import cos_client  # type: ignore[import-untyped]
 
 from alarms.models import AlarmEvent, PendingSnapshot, SnapshotStatus
 from alarms.tests.factories import report_payload
-from vsp.cos_fake import FakeCOS, fake_cos_server
-from vsp.tests.test_cos_storage import PRODUCTION, assert_offline
+from vsp.cos_fake import PRODUCTION, FakeCOS, assert_offline
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeCOS]:
-    with fake_cos_server() as server:
-        config = CosConfig(
-            SecretId=PRODUCTION["COS_SECRET_ID"],
-            SecretKey=PRODUCTION["COS_SECRET_KEY"],
-            Region=PRODUCTION["COS_REGION"],
-            Scheme="http",
-            Proxies=server.proxies,
-        )
-        CosS3Client(config).create_bucket(Bucket=PRODUCTION["COS_BUCKET"])
-        yield server
-
-
 @pytest.fixture
-def cos_settings(fake: FakeCOS, settings: Any, monkeypatch: pytest.MonkeyPatch) -> FakeCOS:
+def cos_settings(cos_fake: FakeCOS, settings: Any, monkeypatch: pytest.MonkeyPatch) -> FakeCOS:
     """Production-shaped COS settings; only the scheme and a loopback proxy differ."""
     for name, value in PRODUCTION.items():
         setattr(settings, name, value)
@@ -49,7 +33,7 @@ def cos_settings(fake: FakeCOS, settings: Any, monkeypatch: pytest.MonkeyPatch) 
         **settings.STORAGES,
         "snapshots": {
             "BACKEND": "vsp.cos_storage.TencentCOSStorage",
-            "OPTIONS": {"scheme": "http", "proxies": fake.proxies},
+            "OPTIONS": {"scheme": "http", "proxies": cos_fake.proxies},
         },
     }
     # The SDK sleeps 1, 2, 3… s between retries; count the waits instead of spending them.
@@ -57,7 +41,7 @@ def cos_settings(fake: FakeCOS, settings: Any, monkeypatch: pytest.MonkeyPatch) 
     from alarms.snapshots import snapshot_storage
 
     assert_offline(snapshot_storage())  # type: ignore[arg-type]
-    return fake
+    return cos_fake
 
 
 def jpeg() -> bytes:

@@ -24,38 +24,16 @@ from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from qcloud_cos import (  # type: ignore[import-untyped]
     CosClientError,
-    CosConfig,
-    CosS3Client,
     CosServiceError,
     cos_client,
 )
 
-from vsp.cos_fake import FakeCOS, fake_cos_server
+from vsp.cos_fake import PRODUCTION, FakeCOS, assert_offline
 from vsp.cos_storage import TencentCOSStorage
 
-# What production is configured with (shape only: the fake checks no signatures).
-PRODUCTION: dict[str, Any] = {
-    "COS_SECRET_ID": "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE",
-    "COS_SECRET_KEY": "gPBLBf2KjHszGcFfkuU6mb0T3EXAMPLEKEY",
-    "COS_BUCKET": "vsp-snapshots-1250000000",
-    "COS_REGION": "ap-beijing",
-    "COS_DOMAIN": "",
-    "COS_ENDPOINT": "",
-    "COS_SCHEME": "https",
-    "COS_RETRIES": 3,
-    "SNAPSHOT_URL_TTL": 3600,
-}
 BUCKET_HOST = "vsp-snapshots-1250000000.cos.ap-beijing.myqcloud.com"
 NAME = "snapshots/2026/11/27/cam-01/A-1.jpg"
 MakeStorage = Callable[..., TencentCOSStorage]
-
-
-def assert_offline(storage: TencentCOSStorage) -> None:
-    """Tests must never reach real COS: plain http, and every request through a proxy on this machine."""
-    assert storage.scheme == "http"
-    assert storage.proxies
-    assert set(storage.proxies) == {"http"}
-    assert urlsplit(storage.proxies["http"]).hostname == "127.0.0.1"
 
 
 def expires_in(url: str) -> float:
@@ -64,18 +42,9 @@ def expires_in(url: str) -> float:
     return int(end) - time.time()
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeCOS]:
-    with fake_cos_server() as server:
-        config = CosConfig(
-            SecretId=PRODUCTION["COS_SECRET_ID"],
-            SecretKey=PRODUCTION["COS_SECRET_KEY"],
-            Region=PRODUCTION["COS_REGION"],
-            Scheme="http",
-            Proxies=server.proxies,
-        )
-        CosS3Client(config).create_bucket(Bucket=PRODUCTION["COS_BUCKET"])
-        yield server
+@pytest.fixture
+def fake(cos_fake: FakeCOS) -> FakeCOS:
+    return cos_fake
 
 
 @pytest.fixture
