@@ -20,32 +20,39 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import json
-import math
 import os
 import resource
-import secrets
-import socket
 import sys
 import time
 from array import array
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
+from common import (
+    ALARM_TYPES,
+    HEADERS,
+    MAX_ERROR_SAMPLES,
+    REPORT_PATH,
+    Failures,
+    TargetRefused,
+    bounded_float,
+    bounded_int,
+    check_base_url,
+    format_ms,
+    new_run_id,
+    report_client,
+    spread,
+)
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
-REPORT_PATH = "/api/ai/alert/edge/report"
 SOCKET_PATH = "/ws/alerts"
 ALARM_CREATED = "alarm.created"
-ALARM_TYPES = ("intrusion", "leave_post", "no_helmet", "smoke")
 DEVICES = 8
-HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 MAX_SOCKETS = 20_000
 MAX_RATE = 1000.0
 MAX_DURATION = 3600.0
@@ -59,40 +66,11 @@ CLOSE_TIMEOUT_S = 2.0
 CLOSE_BUDGET_S = 10.0
 # How often the drain checks whether everything has arrived.
 DRAIN_POLL_S = 0.05
-MAX_ERROR_SAMPLES = 5
 
 
 # ---------------------------------------------------------------------------
 # Arguments and the loopback guard
 # ---------------------------------------------------------------------------
-
-
-def _bounded_int(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
-        return value
-
-    return parse
-
-
-def _bounded_float(low: float, high: float, *, low_inclusive: bool = True) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        above_low = value >= low if low_inclusive else value > low
-        if not (math.isfinite(value) and above_low and value <= high):
-            bracket = "[" if low_inclusive else "("
-            raise argparse.ArgumentTypeError(f"must be in {bracket}{low}, {high}], got {text}")
-        return value
-
-    return parse
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -108,51 +86,51 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "-n",
         "--sockets",
-        type=_bounded_int(1, MAX_SOCKETS),
+        type=bounded_int(1, MAX_SOCKETS),
         default=200,
         help="WebSocket connections to open (default: %(default)s)",
     )
     parser.add_argument(
         "-r",
         "--rate",
-        type=_bounded_float(0.0, MAX_RATE, low_inclusive=False),
+        type=bounded_float(0.0, MAX_RATE, low_inclusive=False),
         default=10.0,
         help="reports sent per second (default: %(default)s)",
     )
     parser.add_argument(
         "-d",
         "--duration",
-        type=_bounded_float(0.0, MAX_DURATION, low_inclusive=False),
+        type=bounded_float(0.0, MAX_DURATION, low_inclusive=False),
         default=10.0,
         help="seconds to send reports for (default: %(default)s)",
     )
     parser.add_argument(
         "--drain",
-        type=_bounded_float(0.0, 600.0),
+        type=bounded_float(0.0, 600.0),
         default=5.0,
         help="seconds to wait after the last report for deliveries still on their way (default: %(default)s)",
     )
     parser.add_argument(
         "--settle",
-        type=_bounded_float(0.0, 60.0),
+        type=bounded_float(0.0, 60.0),
         default=1.0,
         help="seconds between the last handshake and the first report (default: %(default)s)",
     )
     parser.add_argument(
         "--connect-concurrency",
-        type=_bounded_int(1, 1000),
+        type=bounded_int(1, 1000),
         default=50,
         help="handshakes in progress at once (default: %(default)s)",
     )
     parser.add_argument(
         "--timeout",
-        type=_bounded_float(0.0, 600.0, low_inclusive=False),
+        type=bounded_float(0.0, 600.0, low_inclusive=False),
         default=10.0,
         help="seconds allowed for one report request, start to end (default: %(default)s)",
     )
     parser.add_argument(
         "--max-seconds",
-        type=_bounded_float(0.0, 86_400.0, low_inclusive=False),
+        type=bounded_float(0.0, 86_400.0, low_inclusive=False),
         default=300.0,
         help="hard cap on connecting, sending and draining together (default: %(default)s)",
     )
@@ -172,10 +150,6 @@ def report_count(args: argparse.Namespace) -> int:
     return max(1, round(args.rate * args.duration))
 
 
-class TargetRefused(Exception):
-    pass
-
-
 @dataclass(frozen=True)
 class Target:
     report_url: str
@@ -186,23 +160,7 @@ class Target:
 
 def make_target(base_url: str, token: str, *, allow_remote: bool) -> Target:
     """The report and socket URLs under ``base_url``; refuses anything but loopback unless allowed."""
-    parts = urlsplit(base_url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise TargetRefused(f"--url must be an http:// or https:// URL with a host, got {base_url!r}")
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise TargetRefused(f"--url must be a plain base URL (no credentials, query or fragment), got {base_url!r}")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise TargetRefused(f"--url has a bad port: {exc}") from None
-    if not allow_remote:
-        addresses = _resolve(parts.hostname, port)
-        remote = sorted(str(address) for address in addresses if not address.is_loopback)
-        if remote or not addresses:
-            raise TargetRefused(
-                f"{parts.hostname} is not a loopback address (resolves to {', '.join(remote) or 'nothing'}); "
-                "load tests stay on loopback unless --allow-remote is passed"
-            )
+    parts = check_base_url(base_url, allow_remote=allow_remote, scheme_wording="http:// or https://")
     base = base_url.rstrip("/")
     ws_base = ("wss" if parts.scheme == "https" else "ws") + base[len(parts.scheme) :]
     return Target(
@@ -210,18 +168,6 @@ def make_target(base_url: str, token: str, *, allow_remote: bool) -> Target:
         socket_url=f"{ws_base}{SOCKET_PATH}?{urlencode({'token': token})}",
         socket_url_shown=f"{ws_base}{SOCKET_PATH}?token=…",
     )
-
-
-def _resolve(host: str, port: int) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    try:
-        return {ipaddress.ip_address(host)}
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise TargetRefused(f"cannot resolve {host}: {exc}") from None
-    return {ipaddress.ip_address(str(info[4][0])) for info in infos}
 
 
 def raise_file_limit() -> tuple[int, str | None]:
@@ -239,22 +185,6 @@ def raise_file_limit() -> tuple[int, str | None]:
 # ---------------------------------------------------------------------------
 # Measuring
 # ---------------------------------------------------------------------------
-
-
-@dataclass
-class Failures:
-    counts: Counter[str] = field(default_factory=Counter)
-    samples: list[str] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    def add(self, kind: str, detail: str) -> None:
-        self.counts[kind] += 1
-        # One example per kind.
-        if self.counts[kind] == 1 and len(self.samples) < MAX_ERROR_SAMPLES:
-            self.samples.append(f"{kind}: {' '.join(detail.split())[:200]}")
 
 
 @dataclass
@@ -345,7 +275,7 @@ class FanoutBench:
     def __init__(self, target: Target, args: argparse.Namespace) -> None:
         self.target = target
         self.args = args
-        self.run_id = f"{int(time.time()):x}{secrets.token_hex(3)}"
+        self.run_id = new_run_id()
         self.prefix = f"fan-{self.run_id}-"
         self.reports = report_count(args)
         self.deadline = time.monotonic() + args.max_seconds
@@ -514,28 +444,6 @@ class FanoutBench:
 # ---------------------------------------------------------------------------
 
 
-def percentile(ordered: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile of an ascending sequence."""
-    if not ordered:
-        return math.nan
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
-def spread(values: Sequence[float]) -> dict[str, float | None]:
-    ordered = sorted(values)
-
-    def ms(value: float) -> float | None:
-        return None if math.isnan(value) else round(value, 2)
-
-    return {
-        "p50": ms(percentile(ordered, 50)),
-        "p90": ms(percentile(ordered, 90)),
-        "p99": ms(percentile(ordered, 99)),
-        "max": ms(ordered[-1]) if ordered else None,
-    }
-
-
 def result_dict(bench: FanoutBench, file_limit: int) -> dict[str, Any]:
     args = bench.args
     sockets, reports, deliveries = bench.sockets, bench.report_stats, bench.deliveries
@@ -592,11 +500,8 @@ def result_dict(bench: FanoutBench, file_limit: int) -> dict[str, Any]:
 
 
 def summary_lines(result: dict[str, Any]) -> list[str]:
-    def fmt(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f}"
-
     def percentiles(values: dict[str, float | None]) -> str:
-        return " ".join(f"{name} {fmt(value)}" for name, value in values.items())
+        return " ".join(f"{name} {format_ms(value)}" for name, value in values.items())
 
     def kinds(counts: dict[str, int]) -> str:
         return ", ".join(f"{kind} x{count}" for kind, count in counts.items()) or "none"
@@ -636,16 +541,12 @@ async def run(args: argparse.Namespace, target: Target, file_limit: int) -> dict
         f"{args.rate:g} reports/s for {args.duration:g} s ({bench.reports} reports), drain {args.drain:g} s",
         file=sys.stderr,
     )
-    limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
     try:
         await bench.open_sockets()
         if bench.sockets.connected:
             settle_end = min(time.monotonic() + args.settle, bench.deadline)
             await asyncio.sleep(max(0.0, settle_end - time.monotonic()))
-            # trust_env=False: no proxy from the environment, so requests go only to --url.
-            async with httpx.AsyncClient(
-                limits=limits, timeout=httpx.Timeout(args.timeout), trust_env=False, follow_redirects=False
-            ) as client:
+            async with report_client(MAX_IN_FLIGHT, args.timeout) as client:
                 await bench.send_reports(client)
             await bench.drain()
     finally:

@@ -16,29 +16,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import json
 import math
 import random
-import secrets
-import socket
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
+from common import (
+    ALARM_TYPES,
+    HEADERS,
+    REPORT_PATH,
+    Failures,
+    TargetRefused,
+    bounded_float,
+    bounded_int,
+    check_base_url,
+    format_ms,
+    new_run_id,
+    report_client,
+    round_ms,
+    spread,
+)
 
-ENDPOINT = "/api/ai/alert/edge/report"
-ALARM_TYPES = ("intrusion", "leave_post", "no_helmet", "smoke")
-HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 MAX_REQUESTS = 1_000_000
 MAX_CONCURRENCY = 1024
-# How many example error messages (one per kind) are kept for the report.
-MAX_ERROR_SAMPLES = 5
 
 
 # ---------------------------------------------------------------------------
@@ -46,80 +52,52 @@ MAX_ERROR_SAMPLES = 5
 # ---------------------------------------------------------------------------
 
 
-def _bounded_int(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
-        return value
-
-    return parse
-
-
-def _bounded_float(low: float, high: float, *, low_inclusive: bool = True) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        above_low = value >= low if low_inclusive else value > low
-        if not (math.isfinite(value) and above_low and value <= high):
-            bracket = "[" if low_inclusive else "("
-            raise argparse.ArgumentTypeError(f"must be in {bracket}{low}, {high}], got {text}")
-        return value
-
-    return parse
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=f"Benchmark POST {ENDPOINT} on a running server (loopback only by default).",
+        description=f"Benchmark POST {REPORT_PATH} on a running server (loopback only by default).",
     )
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="server base URL (default: %(default)s)")
     parser.add_argument(
         "-n",
         "--requests",
-        type=_bounded_int(1, MAX_REQUESTS),
+        type=bounded_int(1, MAX_REQUESTS),
         default=5000,
         help="measured reports to send (default: %(default)s)",
     )
     parser.add_argument(
         "-c",
         "--concurrency",
-        type=_bounded_int(1, MAX_CONCURRENCY),
+        type=bounded_int(1, MAX_CONCURRENCY),
         default=32,
         help="requests in flight, and connections (default: %(default)s)",
     )
     parser.add_argument(
         "--devices",
-        type=_bounded_int(1, 1_000_000),
+        type=bounded_int(1, 1_000_000),
         default=50,
         help="distinct device ids the reports are spread over (default: %(default)s)",
     )
     parser.add_argument(
         "--duplicates",
-        type=_bounded_float(0.0, 1.0),
+        type=bounded_float(0.0, 1.0),
         default=0.0,
         help="fraction of measured requests that repeat an already acknowledged alarm_id (default: %(default)s)",
     )
     parser.add_argument(
         "--warmup",
-        type=_bounded_int(0, MAX_REQUESTS),
+        type=bounded_int(0, MAX_REQUESTS),
         default=200,
         help="fresh reports sent before measuring (default: %(default)s)",
     )
     parser.add_argument(
         "--timeout",
-        type=_bounded_float(0.0, 600.0, low_inclusive=False),
+        type=bounded_float(0.0, 600.0, low_inclusive=False),
         default=10.0,
         help="seconds allowed for one request, start to end (default: %(default)s)",
     )
     parser.add_argument(
         "--max-seconds",
-        type=_bounded_float(0.0, 86_400.0, low_inclusive=False),
+        type=bounded_float(0.0, 86_400.0, low_inclusive=False),
         default=300.0,
         help="stop sending after this many seconds, warm-up included (default: %(default)s)",
     )
@@ -128,42 +106,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-class TargetRefused(Exception):
-    pass
-
-
 def endpoint_url(base_url: str, *, allow_remote: bool) -> str:
     """The report URL under ``base_url``; refuses anything but loopback unless allowed."""
-    parts = urlsplit(base_url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise TargetRefused(f"--url must be an http(s) URL with a host, got {base_url!r}")
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise TargetRefused(f"--url must be a plain base URL (no credentials, query or fragment), got {base_url!r}")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise TargetRefused(f"--url has a bad port: {exc}") from None
-    if not allow_remote:
-        addresses = _resolve(parts.hostname, port)
-        remote = sorted(str(address) for address in addresses if not address.is_loopback)
-        if remote or not addresses:
-            raise TargetRefused(
-                f"{parts.hostname} is not a loopback address (resolves to {', '.join(remote) or 'nothing'}); "
-                "load tests stay on loopback unless --allow-remote is passed"
-            )
-    return base_url.rstrip("/") + ENDPOINT
-
-
-def _resolve(host: str, port: int) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    try:
-        return {ipaddress.ip_address(host)}
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise TargetRefused(f"cannot resolve {host}: {exc}") from None
-    return {ipaddress.ip_address(str(info[4][0])) for info in infos}
+    check_base_url(base_url, allow_remote=allow_remote)
+    return base_url.rstrip("/") + REPORT_PATH
 
 
 # ---------------------------------------------------------------------------
@@ -207,22 +153,18 @@ class PhaseStats:
     created: int = 0
     not_created: int = 0
     duplicates_sent: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
-    error_samples: list[str] = field(default_factory=list)
+    failures: Failures = field(default_factory=Failures)
 
     @property
     def failed(self) -> int:
-        return sum(self.errors.values())
+        return self.failures.total
 
     @property
     def ok(self) -> int:
         return self.created + self.not_created
 
     def fail(self, kind: str, detail: str) -> None:
-        self.errors[kind] += 1
-        # One example per kind of error.
-        if self.errors[kind] == 1 and len(self.error_samples) < MAX_ERROR_SAMPLES:
-            self.error_samples.append(f"{kind}: {' '.join(detail.split())[:200]}")
+        self.failures.add(kind, detail)
 
 
 class Bench:
@@ -230,7 +172,7 @@ class Bench:
         self.client = client
         self.url = url
         self.args = args
-        self.run_id = f"{int(time.time()):x}{secrets.token_hex(3)}"
+        self.run_id = new_run_id()
         self.base_ms = int(time.time() * 1000)
         self.rng = random.Random(self.run_id)
         self.next_fresh = 0
@@ -318,21 +260,9 @@ class Bench:
 # ---------------------------------------------------------------------------
 
 
-def percentile(ordered: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile of an ascending sequence."""
-    if not ordered:
-        return math.nan
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
 def result_dict(bench: Bench, warmup: PhaseStats, measured: PhaseStats) -> dict[str, Any]:
     ordered = sorted(measured.latencies_ms)
     elapsed = measured.elapsed_s or math.nan
-
-    def ms(value: float) -> float | None:
-        return None if math.isnan(value) else round(value, 2)
-
     return {
         "url": bench.url,
         "run_id": bench.run_id,
@@ -345,40 +275,31 @@ def result_dict(bench: Bench, warmup: PhaseStats, measured: PhaseStats) -> dict[
         "elapsed_s": round(measured.elapsed_s, 3),
         "reports_per_s": round(measured.sent / elapsed, 1) if measured.sent else 0.0,
         "ok_per_s": round(measured.ok / elapsed, 1) if measured.ok else 0.0,
-        "latency_ms": {
-            "p50": ms(percentile(ordered, 50)),
-            "p90": ms(percentile(ordered, 90)),
-            "p99": ms(percentile(ordered, 99)),
-            "max": ms(ordered[-1]) if ordered else None,
-            "mean": ms(sum(ordered) / len(ordered)) if ordered else None,
-        },
+        "latency_ms": {**spread(ordered), "mean": round_ms(sum(ordered) / len(ordered)) if ordered else None},
         "status_counts": {str(status): count for status, count in sorted(measured.statuses.items())},
         "created": measured.created,
         "not_created": measured.not_created,
         "duplicates_sent": measured.duplicates_sent,
         "failed": measured.failed,
-        "errors": dict(measured.errors.most_common()),
-        "error_samples": measured.error_samples,
+        "errors": dict(measured.failures.counts.most_common()),
+        "error_samples": measured.failures.samples,
         "stopped_early": measured.sent < measured.requested,
         "warmup": {
             "requested": warmup.requested,
             "sent": warmup.sent,
             "failed": warmup.failed,
-            "errors": dict(warmup.errors.most_common()),
-            "error_samples": warmup.error_samples,
+            "errors": dict(warmup.failures.counts.most_common()),
+            "error_samples": warmup.failures.samples,
         },
     }
 
 
 def summary_line(result: dict[str, Any]) -> str:
-    def fmt(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f}"
-
     rate = f"{result['sent']} reports in {result['elapsed_s']:.2f} s: {result['reports_per_s']:.0f} reports/s"
     if result["failed"]:
         rate += f" ({result['ok_per_s']:.0f} ok/s)"
     latency = result["latency_ms"]
-    latencies = " ".join(f"{name} {fmt(latency[name])}" for name in ("p50", "p90", "p99", "max"))
+    latencies = " ".join(f"{name} {format_ms(latency[name])}" for name in ("p50", "p90", "p99", "max"))
     statuses = " ".join(f"{status}x{count}" for status, count in result["status_counts"].items()) or "no answers"
     answers = f"created {result['created']}, duplicates {result['not_created']}"
     if result["duplicates_sent"] != result["not_created"]:
@@ -390,11 +311,7 @@ def summary_line(result: dict[str, Any]) -> str:
 
 
 async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
-    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-    # trust_env=False: no proxy from the environment, so requests go only to --url.
-    async with httpx.AsyncClient(
-        limits=limits, timeout=httpx.Timeout(args.timeout), trust_env=False, follow_redirects=False
-    ) as client:
+    async with report_client(args.concurrency, args.timeout) as client:
         bench = Bench(client, url, args)
         print(
             f"target {url}; run id {bench.run_id}; n {args.requests}, c {args.concurrency}, "
