@@ -23,7 +23,7 @@ def snapshot_file(request: HttpRequest, key: str) -> HttpResponseBase:
         return HttpResponseRedirect(link(key))
     try:
         handle = storage.open(key, "rb")
-    except (FileNotFoundError, SuspiciousFileOperation):
+    except (OSError, ValueError, SuspiciousFileOperation):  # missing, a folder, a path through a file
         raise Http404("no such snapshot") from None
     response = FileResponse(handle)
     response["Cache-Control"] = "private, max-age=300"

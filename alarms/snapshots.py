@@ -173,7 +173,7 @@ def link(key: str) -> str:
 
 
 def link_is_valid(key: str, expires: str, signature: str) -> bool:
-    if not expires.isdigit() or int(expires) < time.time():
+    if not re.fullmatch(r"[0-9]{1,12}", expires) or int(expires) < time.time():
         return False
     expected = _signer.signature(f"{key}|{expires}")
     return bool(signature) and constant_time_compare(expected, signature)

@@ -96,15 +96,23 @@ def _limited(name: str, ident: str, rate: str) -> Outcome | None:
 
 def process(endpoint: EdgeEndpoint, payload: Any, *, key: str | None, ip: str | None) -> Outcome:
     """Authenticate, validate, limit and handle one edge message, whatever carried it."""
-    key_device = None
-    if key:
-        key_device = device_for_key(key)
-        if key_device is None:
+    try:
+        return _process(endpoint, payload, key=key, ip=ip)
+    except (OperationalError, InterfaceError):
+        logger.exception("database unavailable while handling an edge %s", endpoint.name)
+        return Outcome(503, "database unavailable, retry later")
+
+
+def _process(endpoint: EdgeEndpoint, payload: Any, *, key: str | None, ip: str | None) -> Outcome:
+    key_device = device_for_key(key) if key else None
+    if key_device is None:
+        # Without a valid key the address is limited, wrong keys included (each costs a lookup).
+        if ip and (refusal := _limited("edge-ip", ip, settings.EDGE_RATE_PER_IP)):
+            return refusal
+        if key:
             return Outcome(401, "the device key is unknown or revoked")
-    elif settings.EDGE_AUTH_REQUIRED:
-        return Outcome(401, "a device key is required: Authorization: Bearer <key> or X-Device-Key")
-    if key_device is None and ip and (refusal := _limited("edge-ip", ip, settings.EDGE_RATE_PER_IP)):
-        return refusal
+        if settings.EDGE_AUTH_REQUIRED:
+            return Outcome(401, "a device key is required: Authorization: Bearer <key> or X-Device-Key")
     if not isinstance(payload, dict):
         return Outcome(400, "body must be a JSON object")
     serializer = endpoint.serializer_class(data=payload)
@@ -121,9 +129,6 @@ def process(endpoint: EdgeEndpoint, payload: Any, *, key: str | None, ip: str | 
         return Outcome(200, "", dict(endpoint.handler(data, EdgeContext(key_device=key_device, ip=ip))))
     except EdgeRefusal as refusal:
         return Outcome(refusal.status, refusal.msg)
-    except (OperationalError, InterfaceError):
-        logger.exception("database unavailable while handling an edge %s", endpoint.name)
-        return Outcome(503, "database unavailable, retry later")
 
 
 # --- HTTP -----------------------------------------------------------------------------
@@ -148,9 +153,12 @@ def client_ip(request: HttpRequest) -> str | None:
 
 
 def presented_key(request: HttpRequest) -> str | None:
+    """``Authorization: Bearer <key>`` (any case) or ``X-Device-Key``. Any other Authorization is a bad key."""
     header = request.META.get("HTTP_AUTHORIZATION", "").strip()
-    if header.startswith("Bearer "):
-        return header[len("Bearer ") :].strip() or None
+    if header:
+        scheme, _space, value = header.partition(" ")
+        # An unreadable header must not pass as "no key": it would be ignored with open ingest.
+        return value.strip() if scheme.lower() == "bearer" and value.strip() else header
     return request.META.get("HTTP_X_DEVICE_KEY", "").strip() or None
 
 
@@ -179,7 +187,8 @@ def _reject_constant(name: str) -> float:
 def parse_json(body: bytes | str) -> Any:
     """JSON as edge boxes must send it: UTF-8, no NaN or Infinity, sanely nested. Raises ValueError."""
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        return json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
         raise ValueError("nested too deeply") from None
 

@@ -85,7 +85,10 @@ class JSONObjectField(serializers.JSONField):
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):
             self.fail("not_object")
-        size = len(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
+        try:
+            size = len(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
+        except UnicodeEncodeError:
+            raise serializers.ValidationError("Must be valid Unicode text (no lone surrogates).") from None
         if size > self.max_bytes:
             self.fail("too_large", max_bytes=self.max_bytes, size=size)
         return data
@@ -103,7 +106,8 @@ class SnapshotReferenceField(serializers.CharField):
 
     default_error_messages = {
         "bad_url": "Must be an http(s) URL or an object key.",
-        "bad_key": "An object key may not start with a scheme or contain spaces, backslashes, '?', '#' or '..'.",
+        "bad_key": "An object key is a path of names: no scheme, spaces, backslashes, '?', '#', '.', '..' or '//'.",
+        "reserved": "Keys under snapshots/ are the service's own; upload the image with the report instead.",
     }
 
     def __init__(self, **kwargs: Any) -> None:
@@ -121,8 +125,12 @@ class SnapshotReferenceField(serializers.CharField):
                 self.fail("bad_url")
             return value
         key = value.lstrip("/")
-        if not _OBJECT_KEY.match(key) or ".." in key.split("/") or _SCHEME.match(key):
+        segments = key.split("/")
+        if not _OBJECT_KEY.match(key) or _SCHEME.match(key) or any(part in ("", ".", "..") for part in segments):
             self.fail("bad_key")
+        if segments[0] == "snapshots":
+            # The service's own namespace: a box must not point at (or, through retention, delete) another's image.
+            self.fail("reserved")
         return key
 
 
@@ -155,7 +163,12 @@ class SnapshotImageField(serializers.Field):
             return bytes(data.read())
         if not isinstance(data, str):
             raise serializers.ValidationError("Must be base64 text.")
-        text = data.split(",", 1)[1] if data.startswith("data:") else data
+        if data.startswith("data:"):
+            _prefix, comma, text = data.partition(",")
+            if not comma:
+                raise serializers.ValidationError("A data: URL needs a comma before the base64 text.")
+        else:
+            text = data
         if len(text) > (limit * 4) // 3 + 4:
             raise serializers.ValidationError(f"The image is larger than {limit} bytes.")
         try:

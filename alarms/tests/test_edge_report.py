@@ -136,8 +136,8 @@ def test_unknown_fields_are_ignored(client: Client) -> None:
 
 
 def test_an_object_key_snapshot_is_kept_as_a_key(client: Client) -> None:
-    post(client, report_payload(alarm_id="K-1", snapshot_url="/snapshots/2026/11/27/cam-01/K-1.jpg"))
-    assert AlarmEvent.objects.get(pk="K-1").snapshot_url == "snapshots/2026/11/27/cam-01/K-1.jpg"
+    post(client, report_payload(alarm_id="K-1", snapshot_url="/boxes/cam-01/2026/K-1.jpg"))
+    assert AlarmEvent.objects.get(pk="K-1").snapshot_url == "boxes/cam-01/2026/K-1.jpg"
 
 
 BAD_FIELDS = [
@@ -178,6 +178,12 @@ BAD_FIELDS = [
     ("snapshot_url", "u" * 2049),
     ("snapshot_url", "javascript:alert(1)"),
     ("snapshot_url", "data:text/html,hi"),
+    ("snapshot_url", "."),
+    ("snapshot_url", "boxes//a.jpg"),
+    ("snapshot_url", "boxes/"),
+    ("snapshot_url", "snapshots/2026/11/27/cam-02/OTHER.jpg"),
+    ("snapshot_base64", "data:abc"),
+    ("ext_data", {"note": "\ud800"}),
     ("ext_data", [1, 2]),
     ("ext_data", "bbox"),
     ("ext_data", {"blob": "x" * (64 * 1024)}),
@@ -213,6 +219,7 @@ def test_bad_input_is_refused_naming_the_field(client: Client, field: str, value
         ('{"alarm_id": "x"}', "text/plain", "Content-Type must be application/json"),
         ("alarm_id=x", "application/x-www-form-urlencoded", "Content-Type must be application/json"),
         ("[" * 100_000 + "]" * 100_000, "application/json", "body is not valid JSON: nested too deeply"),
+        ('{"alarm_id": "x"}'.encode("utf-16"), "application/json", "body is not UTF-8 encoded JSON"),
     ],
 )
 def test_a_body_that_is_not_a_json_object_is_refused(

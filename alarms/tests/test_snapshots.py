@@ -273,3 +273,17 @@ def test_admin_shows_the_thumbnail_and_lets_staff_pin(snapshot_dir: Path, admin_
     alarm = AlarmEvent.objects.get(pk="AD-1")
     assert alarm.snapshot_pinned is True
     assert not alarm.handle_logs.exists()
+
+
+@pytest.mark.parametrize("query", ["exp=" + "9" * 5000 + "&sig=x", "exp=%C2%B2&sig=x", "exp=&sig=", "sig=only"])
+def test_odd_link_parameters_are_404_not_500(snapshot_dir: Path, query: str) -> None:
+    report_with_image("Q-1", image_bytes())
+    assert Client().get(f"/files/snapshots/2026/11/27/cam-01/Q-1.jpg?{query}").status_code == 404
+
+
+def test_a_signed_link_to_a_folder_is_404(snapshot_dir: Path) -> None:
+    from alarms.snapshots import link
+
+    report_with_image("Q-2", image_bytes())
+    assert Client().get(link("snapshots/2026/11/27")).status_code == 404
+    assert Client().get(link("snapshots/2026/11/27/cam-01/Q-2.jpg/inside")).status_code == 404

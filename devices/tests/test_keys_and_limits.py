@@ -208,3 +208,19 @@ async def test_going_offline_and_back_is_broadcast() -> None:
         "Dock",
     )
     await communicator.disconnect()
+
+
+def test_any_authorization_header_is_checked_even_with_open_ingest() -> None:
+    key = issue_key(make_device("box-11"))
+    lower = post(REPORT, report_payload(alarm_id="LC-1", device_id="box-11"), Authorization=f"bearer {key}")
+    garbled = post(REPORT, report_payload(alarm_id="LC-2", device_id="box-11"), Authorization="Token abc")
+    assert lower.status_code == 200
+    assert garbled.status_code == 401
+    assert not AlarmEvent.objects.filter(pk="LC-2").exists()
+
+
+def test_wrong_keys_count_against_the_address(settings: Any) -> None:
+    settings.EDGE_RATE_PER_IP = "2/m"
+    with time_machine.travel(aware("2026-11-27 10:00:00"), tick=False):
+        codes = [post(REPORT, report_payload(), Authorization="Bearer vsk_guess").status_code for _ in range(3)]
+    assert codes == [401, 401, 429]
