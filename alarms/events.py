@@ -102,7 +102,7 @@ def publish_alarm(event_type: str, alarm_id: str) -> bool:
 
 def alarm_changed(event_type: str, alarm_id: str) -> None:
     """Announce an alarm event once the current transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: publish_alarm(event_type, alarm_id))
+    transaction.on_commit(lambda: publish_alarm(event_type, alarm_id), robust=True)
 
 
 def device_status_changed(device_id: str) -> None:
@@ -111,4 +111,4 @@ def device_status_changed(device_id: str) -> None:
         if device is not None:
             publish(DEVICE_STATUS, device_data(device))
 
-    transaction.on_commit(send)
+    transaction.on_commit(send, robust=True)

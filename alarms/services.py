@@ -31,6 +31,7 @@ from alarms.models import (
     AlarmStatus,
     HandleStatus,
     PendingResolve,
+    PendingSnapshot,
     SnapshotStatus,
 )
 from alarms.snapshots import SnapshotImage
@@ -135,8 +136,10 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
                     alarm.snapshot_url = snapshots.snapshot_key(alarm, image.extension)
                 alarm.save(force_insert=True)
                 if image is not None:
-                    # Before the event below, so that the event already carries the stored snapshot.
-                    transaction.on_commit(functools.partial(snapshots.store, alarm.alarm_id, image.data))
+                    # The bytes commit with the alarm (an outbox), so no crash can lose them; the upload
+                    # runs after commit and before the event below, which then carries the stored snapshot.
+                    PendingSnapshot.objects.create(alarm=alarm, data=image.data, attempts=0)
+                    transaction.on_commit(functools.partial(snapshots.store, alarm.alarm_id, image.data), robust=True)
                 if report.ext_data is not None:
                     AlarmEventExt.objects.create(alarm=alarm, ext_data=report.ext_data)
                 _apply_pending_resolve(alarm)

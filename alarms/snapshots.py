@@ -72,6 +72,10 @@ def inspect_image(data: bytes) -> SnapshotImage:
                     f"has {width}x{height} pixels; at most {settings.SNAPSHOT_MAX_PIXELS} in all are accepted"
                 )
             image.verify()
+        # verify() only reads the structure; a cut-off image shows only when decoded. Better refused
+        # now, with the box still listening, than failing every upload retry later.
+        with Image.open(io.BytesIO(data)) as full:
+            full.load()
     except SnapshotRejected:
         raise
     except Image.DecompressionBombError:
@@ -103,6 +107,13 @@ def thumbnail_key(key: str) -> str:
     return f"{key.rsplit('.', 1)[0]}.thumb.jpg"
 
 
+def _put(storage: Storage, name: str, data: bytes) -> str:
+    """Write ``name``, replacing what a failed earlier attempt may have left (no renamed copies)."""
+    if storage.exists(name):
+        storage.delete(name)
+    return str(storage.save(name, ContentFile(data)))
+
+
 def snapshot_storage() -> Storage:
     return storages["snapshots"]
 
@@ -127,17 +138,15 @@ def store(alarm_id: str, data: bytes, *, quick: bool = True) -> bool:
         return False
     storage = quick_storage() if quick else snapshot_storage()
     try:
-        key = storage.save(alarm.snapshot_url, ContentFile(data))
-        thumb = storage.save(thumbnail_key(key), ContentFile(make_thumbnail(data)))
+        thumbnail = make_thumbnail(data)  # before anything is written
+        key = _put(storage, alarm.snapshot_url, data)
+        thumb = _put(storage, thumbnail_key(key), thumbnail)
     except Exception as exc:  # the store being down must never cost the alarm
         logger.warning("snapshot of %s not stored, will retry: %s: %s", alarm_id, type(exc).__name__, exc)
-        updated = PendingSnapshot.objects.filter(alarm_id=alarm_id).update(
-            attempts=F("attempts") + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
-        )
-        if not updated:
-            PendingSnapshot.objects.create(
-                alarm_id=alarm_id, data=data, last_error=f"{type(exc).__name__}: {exc}"[:2000]
-            )
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        if not PendingSnapshot.objects.filter(alarm_id=alarm_id).update(attempts=F("attempts") + 1, last_error=error):
+            # Stored outside report_alarm's outbox; keep the bytes now.
+            PendingSnapshot.objects.get_or_create(alarm_id=alarm_id, defaults={"data": data, "last_error": error})
         return False
     AlarmEvent.objects.filter(pk=alarm_id).update(
         snapshot_url=key, thumbnail_key=thumb, snapshot_status=SnapshotStatus.STORED, updated_at=timezone.now()
@@ -151,7 +160,8 @@ def retry_pending(limit: int = 100) -> tuple[int, int]:
     from alarms import events
 
     stored = failed = 0
-    for pending in PendingSnapshot.objects.order_by("created_at")[:limit]:
+    # Fewest attempts first: one image the store keeps refusing cannot hold up the others.
+    for pending in PendingSnapshot.objects.order_by("attempts", "updated_at")[:limit]:
         if store(pending.alarm_id, bytes(pending.data), quick=False):
             stored += 1
             events.alarm_changed(events.ALARM_UPDATED, pending.alarm_id)

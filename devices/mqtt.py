@@ -29,7 +29,7 @@ from vsp.edge import EdgeEndpoint, Outcome, parse_json, process
 logger = logging.getLogger(__name__)
 
 # A database outage answers 503 over HTTP so the box retries; here the bridge retries for it.
-RETRY_DELAYS = (1, 2, 4, 8, 16)
+RETRY_DELAYS = (1, 2, 4)
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,8 @@ class Bridge:
         if self.address.tls:
             self.client.tls_set()
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        # Acknowledge a QoS 1 message only once it is stored (or refused for good).
+        self.client.manual_ack_set(True)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
@@ -103,12 +105,18 @@ class Bridge:
         logger.warning("MQTT bridge disconnected (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        outcome = None
         try:
-            self.handle(message.topic, bytes(message.payload))
+            outcome = self.handle(message.topic, bytes(message.payload))
         except Exception:  # one message must never take the bridge down
             logger.exception("MQTT message on %s could not be handled; skipped", message.topic)
         finally:
             close_old_connections()
+        if outcome is not None and outcome.status == 503:
+            # Not acknowledged: the broker delivers it again when the bridge reconnects.
+            logger.error("MQTT message on %s left unacknowledged: the database is still unavailable", message.topic)
+            return
+        client.ack(message.mid, message.qos)
 
     def endpoint_for(self, topic: str) -> EdgeEndpoint | None:
         for pattern, endpoint in self.routes.items():

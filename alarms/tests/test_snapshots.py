@@ -123,6 +123,7 @@ def test_the_edge_url_and_object_keys_are_kept(snapshot_dir: Path, staff_client:
         (png_header_only(10_000, 10_000), "has 10000x10000 pixels"),
         (image_bytes("GIF", (10, 10)), "is GIF; allowed: JPEG, PNG, WEBP"),
         (image_bytes("PNG")[:200], "is a broken image"),
+        (image_bytes("JPEG", (800, 600))[:-400], "is a broken image"),  # cut off: only decoding shows it
         (b"", "is empty"),
     ],
 )
