@@ -23,7 +23,7 @@ def resolve(data: dict[str, Any], context: EdgeContext) -> dict[str, Any]:
             raise EdgeRefusal(
                 403, f"alarm {data['alarm_id']!r} belongs to device {owner!r}, not {context.key_device!r}"
             )
-    result = services.resolve_alarm(services.EdgeResolve(**data), client_ip=context.ip)
+    result = services.resolve_alarm(services.EdgeResolve(**data), client_ip=context.ip, key_device=context.key_device)
     return {"alarm_id": result.alarm_id, "applied": result.applied}
 
 

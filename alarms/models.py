@@ -185,6 +185,8 @@ class PendingResolve(models.Model):
     duration_ms = models.BigIntegerField(null=True, blank=True)
     end_time = models.DateTimeField(null=True, blank=True)
     resolve_type = models.CharField(max_length=32, blank=True)
+    # The device whose key sent it (blank with open ingest): applied only to that device's alarm.
+    device_id = IdentifierField(max_length=64, blank=True)
     received_at = models.DateTimeField()
 
     class Meta:

@@ -172,6 +172,13 @@ def _apply_pending_resolve(alarm: AlarmEvent) -> None:
     pending = PendingResolve.objects.select_for_update().filter(alarm_id=alarm.alarm_id).first()
     if pending is None:
         return
+    if pending.device_id and pending.device_id != alarm.device_id:
+        logger.warning(
+            "ignoring an early resolve of %s sent with %s's key; the alarm is %s's",
+            alarm.alarm_id, pending.device_id, alarm.device_id,
+        )  # fmt: skip
+        pending.delete()
+        return
     alarm.alarm_status = AlarmStatus.RESOLVED
     update_fields = ["alarm_status", "updated_at"]
     for name, value in (
@@ -186,7 +193,9 @@ def _apply_pending_resolve(alarm: AlarmEvent) -> None:
     pending.delete()
 
 
-def resolve_alarm(resolve: EdgeResolve, *, client_ip: str | None = None, now: datetime | None = None) -> ResolveResult:
+def resolve_alarm(
+    resolve: EdgeResolve, *, client_ip: str | None = None, key_device: str | None = None, now: datetime | None = None
+) -> ResolveResult:
     """The edge says the event is over: record how long it lasted and mark it resolved.
 
     Never touches what staff decided (handle status, remark, handler).
@@ -195,10 +204,12 @@ def resolve_alarm(resolve: EdgeResolve, *, client_ip: str | None = None, now: da
     """
     now = now or timezone.now()
     changes = {**resolve.changes(), "alarm_status": AlarmStatus.RESOLVED, "updated_at": now}
+    # With a device key, only that device's alarm: the database enforces it, not an earlier read.
+    target = AlarmEvent.objects.filter(pk=resolve.alarm_id, **({"device_id": key_device} if key_device else {}))
 
     def attempt() -> ResolveResult:
         with transaction.atomic():
-            if AlarmEvent.objects.filter(pk=resolve.alarm_id).update(**changes):
+            if target.update(**changes):
                 events.alarm_changed(events.ALARM_RESOLVED, resolve.alarm_id)
                 return ResolveResult(resolve.alarm_id, applied=True)
             PendingResolve.objects.update_or_create(
@@ -207,13 +218,14 @@ def resolve_alarm(resolve: EdgeResolve, *, client_ip: str | None = None, now: da
                     "duration_ms": resolve.duration_ms,
                     "end_time": resolve.last_frame_time,
                     "resolve_type": resolve.resolve_type or "",
+                    "device_id": key_device or "",
                     "received_at": now,
                 },
             )
             # The report may have been inserted, uncommitted, since the first
             # update; this second update waits for it. Whichever of the two
             # transactions comes second applies the resolve.
-            if AlarmEvent.objects.filter(pk=resolve.alarm_id).update(**changes):
+            if target.update(**changes):
                 PendingResolve.objects.filter(alarm_id=resolve.alarm_id).delete()
                 events.alarm_changed(events.ALARM_RESOLVED, resolve.alarm_id)
                 return ResolveResult(resolve.alarm_id, applied=True)

@@ -224,3 +224,24 @@ def test_wrong_keys_count_against_the_address(settings: Any) -> None:
     with time_machine.travel(aware("2026-11-27 10:00:00"), tick=False):
         codes = [post(REPORT, report_payload(), Authorization="Bearer vsk_guess").status_code for _ in range(3)]
     assert codes == [401, 401, 429]
+
+
+@pytest.mark.usefixtures("keys_required")
+def test_an_early_resolve_applies_only_to_the_keys_own_device() -> None:
+    own_key = issue_key(make_device("box-12"))
+    other_key = issue_key(make_device("box-13"))
+
+    # box-13 pre-resolves an alarm id that box-12 then reports: it must not stick.
+    early = post(
+        "/api/ai/alert/edge/resolve", {"alarm_id": "EARLY-1", "duration_ms": 1}, Authorization=f"Bearer {other_key}"
+    )
+    report = post(REPORT, report_payload(alarm_id="EARLY-1", device_id="box-12"), Authorization=f"Bearer {own_key}")
+    assert early.json()["data"] == {"alarm_id": "EARLY-1", "applied": False}
+    assert report.status_code == 200
+    alarm = AlarmEvent.objects.get(pk="EARLY-1")
+    assert (alarm.alarm_status, alarm.duration_ms) == ("NEW", None)
+
+    # Its own early resolve does.
+    post("/api/ai/alert/edge/resolve", {"alarm_id": "EARLY-2", "duration_ms": 7}, Authorization=f"Bearer {own_key}")
+    post(REPORT, report_payload(alarm_id="EARLY-2", device_id="box-12"), Authorization=f"Bearer {own_key}")
+    assert AlarmEvent.objects.get(pk="EARLY-2").duration_ms == 7
