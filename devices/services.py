@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,18 +32,25 @@ class Heartbeat:
     info: dict[str, Any] | None = field(default=None, compare=False)
 
 
+def _seen_key(device_id: str) -> str:
+    return f"vsp:device-seen:{device_id}"
+
+
 def _write_due(device_id: str, now: datetime) -> bool:
     """At most one last-seen write per device per DEVICE_SEEN_WRITE_INTERVAL (shared across processes)."""
-    key = f"vsp:device-seen:{device_id}"
-    interval = settings.DEVICE_SEEN_WRITE_INTERVAL
     try:
-        last = cache.get(key)
-        if last is not None and timedelta(0) <= now - last < timedelta(seconds=interval):
-            return False
-        cache.set(key, now, timeout=interval * 2 + 1)
+        last = cache.get(_seen_key(device_id))
     except Exception as exc:  # without the cache every sign of life writes; nothing is lost
         logger.warning("device write throttle unavailable: %s", exc)
-    return True
+        return True
+    return last is None or not timedelta(0) <= now - last < timedelta(seconds=settings.DEVICE_SEEN_WRITE_INTERVAL)
+
+
+def _mark_written(device_id: str, now: datetime) -> None:
+    try:
+        cache.set(_seen_key(device_id), now, timeout=settings.DEVICE_SEEN_WRITE_INTERVAL * 2 + 1)
+    except Exception as exc:
+        logger.warning("device write throttle unavailable: %s", exc)
 
 
 def record_sign_of_life(device_id: str, *, ip: str | None, now: datetime, heartbeat: Heartbeat | None = None) -> bool:
@@ -77,6 +85,8 @@ def record_sign_of_life(device_id: str, *, ip: str | None, now: datetime, heartb
     for previous in (Status.OFFLINE, Status.UNKNOWN):
         if _change_status(device_id, previous, Status.ONLINE, Reason.SIGN_OF_LIFE, last_seen=now, now=now):
             break
+    # Throttle from the moment the write is durable: a rolled-back report must not hide the next ones.
+    transaction.on_commit(functools.partial(_mark_written, device_id, now), robust=True)
     return True
 
 
