@@ -234,7 +234,9 @@ def resolve_alarm(
     result = _retry_on_deadlock(attempt)
     if result.applied:
         # The edge speaking about its alarm is a sign of life of its device.
-        device_id = AlarmEvent.objects.filter(pk=resolve.alarm_id).values_list("device_id", flat=True).first()
+        device_id = key_device or (
+            AlarmEvent.objects.filter(pk=resolve.alarm_id).values_list("device_id", flat=True).first()
+        )
         if device_id is not None:
             record_sign_of_life(device_id, ip=client_ip, now=now)
     return result

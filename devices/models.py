@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.apps import apps
-from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Count, OuterRef, Subquery
@@ -67,13 +66,6 @@ class EdgeDevice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.device_id})" if self.name else self.device_id
-
-    @property
-    def display_name(self) -> str:
-        return self.name or self.device_id
-
-    def offline_timeout(self) -> timedelta:
-        return timedelta(seconds=self.offline_after or settings.DEVICE_OFFLINE_AFTER)
 
 
 class DeviceStatusChange(models.Model):

@@ -77,14 +77,21 @@ class EdgeEndpoint:
     device_field: str | None = "device_id"
 
 
-def first_error(errors: Mapping[str, Any]) -> str:
-    """``"field: message"`` for the first problem in a DRF error dict."""
-    field_name, problems = next(iter(errors.items()))
-    while isinstance(problems, Mapping):
-        inner_field, problems = next(iter(problems.items()))
-        field_name = f"{field_name}.{inner_field}"
-    message = problems[0] if isinstance(problems, list) and problems else problems
-    return f"{field_name}: {message}"
+def first_error(errors: Any, names: Mapping[str, str] | None = None) -> str:
+    """``"field: message"`` for the first problem in DRF errors (nested fields as ``a.b``).
+
+    ``names`` maps our field names to the caller's (the compat API's camelCase).
+    """
+    field = ""
+    while isinstance(errors, Mapping) and errors:
+        key, errors = next(iter(errors.items()))
+        key = (names or {}).get(key, key)
+        field = f"{field}.{key}" if field else key
+    while isinstance(errors, list) and errors:
+        errors = errors[0]
+    if field in ("non_field_errors", ""):
+        return str(errors)
+    return f"{field}: {errors}"
 
 
 def _limited(name: str, ident: str, rate: str) -> Outcome | None:

@@ -18,6 +18,8 @@ class QueryTimeField(forms.Field):
     def to_python(self, value: Any) -> datetime | None:
         if value in EMPTY_VALUES:
             return None
+        if isinstance(value, datetime):  # already parsed (the compat API reads its own query encoding)
+            return value
         try:
             return parse_query_time(value)
         except TimeFormatError as exc:

@@ -7,6 +7,7 @@ goes on, and the failure is logged.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ class Rate:
     seconds: int
 
     @classmethod
+    @functools.cache  # parsed once per setting value, not on every request
     def parse(cls, text: str) -> Rate:
         match = _RATE.match(text.strip())
         if not match:

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.http import HttpResponse, QueryDict
+from django.http import HttpResponse
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -45,24 +45,19 @@ ALARM_FILTERS = {
 DEVICE_FILTERS = {"deviceId": "device_id", "deviceName": "name", "status": "status"}
 
 
-def _isoformat(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def filtered_alarms(request: Request) -> tuple[QuerySet[AlarmEvent], datetime | None, datetime | None]:
     """The alarms a page, statistics or export asks for, newest first, and its event-time range."""
     query = Query(request.query_params)
     start, end = query.time_range("eventTime")
     created_from, created_to = query.time_range("createTime")
-    params = QueryDict(mutable=True)
     values = {
         **query.filters(ALARM_FILTERS),
-        "event_time_after": _isoformat(start),
-        "event_time_before": _isoformat(end),
-        "created_after": _isoformat(created_from),
-        "created_before": _isoformat(created_to),
+        "event_time_after": start,
+        "event_time_before": end,
+        "created_after": created_from,
+        "created_before": created_to,
     }
-    params.update({name: value for name, value in values.items() if value is not None})
+    params = {name: value for name, value in values.items() if value is not None}
     filterset = AlarmEventFilterSet(params, queryset=AlarmEvent.objects.with_device_name(), request=request)
     if not filterset.is_valid():
         raise ValidationError(filterset.errors)

@@ -20,23 +20,10 @@ from vsp.compat import envelope
 from vsp.compat.authentication import compat_authenticators
 from vsp.compat.envelope import CompatError
 from vsp.compat.permissions import YudaoPermission
+from vsp.edge import first_error
 from vsp.parsers import JSONParser
 
 logger = logging.getLogger(__name__)
-
-
-def first_error_message(errors: Any, names: Mapping[str, str] | None = None) -> str:
-    """``field: message`` for the first problem in DRF errors; ``names`` maps our field names to the caller's."""
-    field = ""
-    while isinstance(errors, Mapping) and errors:
-        key, errors = next(iter(errors.items()))
-        key = (names or {}).get(key, key)
-        field = f"{field}.{key}" if field else key
-    while isinstance(errors, list) and errors:
-        errors = errors[0]
-    if field in ("non_field_errors", ""):
-        return str(errors)
-    return f"{field}: {errors}"
 
 
 class CompatAPIView(APIView):
@@ -80,7 +67,7 @@ class CompatAPIView(APIView):
             return envelope.failure(envelope.FORBIDDEN, envelope.MSG_FORBIDDEN)
         if isinstance(exc, exceptions.ValidationError):
             return envelope.failure(
-                envelope.BAD_REQUEST, envelope.bad_request(first_error_message(exc.detail, self.field_names))
+                envelope.BAD_REQUEST, envelope.bad_request(first_error(exc.detail, self.field_names))
             )
         if isinstance(exc, exceptions.ParseError):
             return envelope.failure(envelope.BAD_REQUEST, envelope.type_mismatch(str(exc.detail)))
