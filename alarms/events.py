@@ -35,6 +35,7 @@ from django.db import transaction
 
 from alarms.models import AlarmEvent
 from devices.models import EdgeDevice
+from vsp.compat.representation import AlarmCompatSerializer, DeviceCompatSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -65,15 +66,11 @@ def build_message(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def alarm_data(alarm: AlarmEvent) -> dict[str, Any]:
-    from vsp.compat.representation import AlarmCompatSerializer
-
     data: dict[str, Any] = AlarmCompatSerializer(alarm).data
     return data
 
 
 def device_data(device: EdgeDevice) -> dict[str, Any]:
-    from vsp.compat.representation import DeviceCompatSerializer
-
     data: dict[str, Any] = DeviceCompatSerializer(device).data
     return data
 

@@ -9,6 +9,7 @@ with a JPEG thumbnail beside it. Buckets are private: links are presigned
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import re
@@ -120,7 +121,12 @@ def snapshot_storage() -> Storage:
 
 def quick_storage() -> Storage:
     """The snapshot store for an upload the edge is waiting on: no retries, a short timeout."""
-    storage = snapshot_storage()
+    return _quick_variant(snapshot_storage())
+
+
+@functools.lru_cache(maxsize=4)
+def _quick_variant(storage: Storage) -> Storage:
+    # Built once per configured store, so uploads reuse its client and connections.
     if isinstance(storage, TencentCOSStorage):
         _path, args, kwargs = storage.deconstruct()  # added by @deconstructible
         return TencentCOSStorage(*args, **{**kwargs, "retries": 0, "timeout": settings.SNAPSHOT_INLINE_TIMEOUT})
