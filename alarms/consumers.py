@@ -17,7 +17,9 @@ from django.conf import settings
 
 from alarms import events
 from alarms.models import AlarmEvent
+from devices.events import DEVICE_STATUS
 from vsp.compat.permissions import has_yudao_permission
+from vsp.publish import DASHBOARD_GROUP
 from vsp.times import TimeFormatError, parse_event_time
 from vsp.websocket import query_params
 
@@ -46,7 +48,7 @@ class StreamFilter:
     def matches(self, event: str, fields: dict[str, Any]) -> bool:
         if self.devices is not None and fields.get("deviceId") not in self.devices:
             return False
-        if event == events.DEVICE_STATUS:
+        if event == DEVICE_STATUS:
             return True
         if self.levels is not None and fields.get("alarmLevel") not in self.levels:
             return False
@@ -89,7 +91,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             await self.close(code=BAD_REQUEST)
             return
         # Join before reading the catch-up, so nothing falls between the two (a client may see an alarm twice).
-        await self.channel_layer.group_add(events.DASHBOARD_GROUP, self.channel_name)
+        await self.channel_layer.group_add(DASHBOARD_GROUP, self.channel_name)
         await self.accept()
         after = params.get("after", [None])[0]
         if since is not None or after is not None:
@@ -100,7 +102,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             await self.send_data("alarm.catchup", catchup)
 
     async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard(events.DASHBOARD_GROUP, self.channel_name)
+        await self.channel_layer.group_discard(DASHBOARD_GROUP, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data == "ping":

@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
+from vsp.exceptions import DomainError
 
-class AlarmError(Exception):
+
+class AlarmError(DomainError):
     """Base of the alarm domain's refusals; ``str()`` is a message for the caller."""
 
 
 class AlarmNotFound(AlarmError):
+    http_status = 404
+
     def __init__(self, alarm_id: str) -> None:
         super().__init__(f"alarm {alarm_id!r} does not exist")
         self.alarm_id = alarm_id
 
 
 class InvalidStatusTransition(AlarmError):
+    http_status = 409
+
     def __init__(self, field: str, current: str, requested: str) -> None:
         super().__init__(f"{field} cannot go from {current} back to {requested}")
         self.field = field
         self.current = current
         self.requested = requested
+
+
+class AlarmOfAnotherDevice(AlarmError):
+    """A device key spoke about an alarm another device reported."""
+
+    http_status = 403
+
+    def __init__(self, alarm_id: str, owner: str, key_device: str) -> None:
+        super().__init__(f"alarm {alarm_id!r} belongs to device {owner!r}, not {key_device!r}")
+        self.alarm_id = alarm_id
+        self.owner = owner
+        self.key_device = key_device

@@ -1,4 +1,4 @@
-"""Alarm input validation (edge, staff) and the native representation."""
+"""Staff input for alarms, and their representations: native, and the compat shape events carry too."""
 
 from __future__ import annotations
 
@@ -13,62 +13,17 @@ from alarms.models import (
     AlarmLevel,
     AlarmStatus,
     HandleStatus,
-    alarm_id_validator,
 )
 from alarms.snapshots import snapshot_link, thumbnail_link
+from vsp.compat.representation import CompatRepresentation
 from vsp.fields import (
+    BlankIsNoneMixin,
     EventTimeField,
     FiniteFloatField,
     JSONObjectField,
-    SnapshotImageField,
     SnapshotReferenceField,
-    StrictCharField,
     StrictIntegerField,
 )
-
-
-class BlankIsNoneMixin:
-    """Optional edge fields may arrive as null; treat null as "not sent"."""
-
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        values: dict[str, Any] = super().to_internal_value(data)  # type: ignore[misc]
-        return {key: value for key, value in values.items() if value is not None}
-
-
-class EdgeReportSerializer(BlankIsNoneMixin, serializers.Serializer):
-    """``POST /api/ai/alert/edge/report`` (CONTRACT §3); unknown fields are ignored."""
-
-    alarm_id = StrictCharField(max_length=64, validators=[alarm_id_validator])
-    alarm_type = StrictCharField(max_length=64)
-    device_id = StrictCharField(max_length=64)
-    scene_id = StrictCharField(max_length=64, required=False, allow_blank=True, allow_null=True)
-    event_time = EventTimeField()
-    alarm_level = StrictIntegerField(min_value=1, max_value=4, required=False, allow_null=True)
-    snapshot_url = SnapshotReferenceField(required=False, allow_blank=True, allow_null=True)
-    confidence_score = FiniteFloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
-    ext_data = JSONObjectField(required=False, allow_null=True)
-    snapshot_base64 = SnapshotImageField(encoding="base64", required=False, allow_null=True)
-    snapshot = SnapshotImageField(encoding="file", required=False, allow_null=True)
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        images = [attrs.pop(name) for name in ("snapshot", "snapshot_base64") if attrs.get(name) is not None]
-        if len(images) > 1:
-            raise serializers.ValidationError({"snapshot_base64": ["Send the image once: a file or base64, not both."]})
-        if images and attrs.get("snapshot_url"):
-            raise serializers.ValidationError({"snapshot_url": ["Send either snapshot_url or an image, not both."]})
-        if images:
-            attrs["snapshot_image"] = images[0]
-        return attrs
-
-
-class EdgeResolveSerializer(BlankIsNoneMixin, serializers.Serializer):
-    """``POST /api/ai/alert/edge/resolve`` (CONTRACT §3)."""
-
-    alarm_id = StrictCharField(max_length=64, validators=[alarm_id_validator])
-    # Up to JavaScript's largest safe integer, so dashboards read it exactly.
-    duration_ms = StrictIntegerField(min_value=0, max_value=2**53 - 1, required=False, allow_null=True)
-    last_frame_time = EventTimeField(required=False, allow_null=True)
-    resolve_type = StrictCharField(max_length=32, required=False, allow_blank=True, allow_null=True)
 
 
 class ManualAlarmSerializer(BlankIsNoneMixin, serializers.Serializer):
@@ -159,3 +114,11 @@ class AlarmDetailSerializer(AlarmSerializer):
     def get_ext_data(self, alarm: AlarmEvent) -> dict[str, Any] | None:
         ext = getattr(alarm, "ext", None)
         return ext.ext_data if ext is not None else None
+
+
+class AlarmCompatSerializer(CompatRepresentation, AlarmSerializer):
+    renames = {"created_at": "createTime", "updated_at": "updateTime"}
+
+    class Meta(AlarmSerializer.Meta):
+        fields = [name for name in AlarmSerializer.Meta.fields if name != "source"]
+        read_only_fields = fields

@@ -21,7 +21,7 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from alarms import events, snapshots
-from alarms.exceptions import AlarmNotFound
+from alarms.exceptions import AlarmNotFound, AlarmOfAnotherDevice
 from alarms.models import (
     AlarmEvent,
     AlarmEventExt,
@@ -34,8 +34,8 @@ from alarms.models import (
     PendingSnapshot,
     SnapshotStatus,
 )
-from alarms.snapshots import SnapshotImage
 from devices.services import record_sign_of_life
+from vsp.images import SnapshotImage
 
 logger = logging.getLogger(__name__)
 
@@ -166,13 +166,18 @@ def _snapshot_status(report: AlarmReport) -> str:
     return SnapshotStatus.STORED if report.snapshot_url else SnapshotStatus.NONE
 
 
+def _speaks_for(key_device: str | None, device_id: str) -> bool:
+    """Whose alarms an edge message may change: a device key its own device's only; open ingest any."""
+    return not key_device or key_device == device_id
+
+
 def _apply_pending_resolve(alarm: AlarmEvent) -> None:
     # Locking read: if a resolve for this alarm is being written right now, wait
     # for it rather than miss it (see resolve_alarm for the other half).
     pending = PendingResolve.objects.select_for_update().filter(alarm_id=alarm.alarm_id).first()
     if pending is None:
         return
-    if pending.device_id and pending.device_id != alarm.device_id:
+    if not _speaks_for(pending.device_id, alarm.device_id):
         logger.warning(
             "ignoring an early resolve of %s sent with %s's key; the alarm is %s's",
             alarm.alarm_id, pending.device_id, alarm.device_id,
@@ -200,18 +205,23 @@ def resolve_alarm(
 
     Never touches what staff decided (handle status, remark, handler).
     Repeating a resolve is harmless. A resolve for an alarm not yet reported
-    is kept and applied when the report lands (``applied=False``).
+    is kept and applied when the report lands (``applied=False``). With a
+    device key, only that device's alarm: another's raises AlarmOfAnotherDevice.
     """
     now = now or timezone.now()
     changes = {**resolve.changes(), "alarm_status": AlarmStatus.RESOLVED, "updated_at": now}
-    # With a device key, only that device's alarm: the database enforces it, not an earlier read.
-    target = AlarmEvent.objects.filter(pk=resolve.alarm_id, **({"device_id": key_device} if key_device else {}))
+    alarm = AlarmEvent.objects.filter(pk=resolve.alarm_id)
+    # The database applies _speaks_for, not an earlier read: the update matches only an alarm the key may change.
+    target = alarm.filter(device_id=key_device) if key_device else alarm
 
     def attempt() -> ResolveResult:
         with transaction.atomic():
             if target.update(**changes):
                 events.alarm_changed(events.ALARM_RESOLVED, resolve.alarm_id)
                 return ResolveResult(resolve.alarm_id, applied=True)
+            owner = alarm.values_list("device_id", flat=True).first()
+            if owner is not None and not _speaks_for(key_device, owner):
+                raise AlarmOfAnotherDevice(resolve.alarm_id, owner, key_device or "")
             PendingResolve.objects.update_or_create(
                 alarm_id=resolve.alarm_id,
                 defaults={
@@ -234,9 +244,7 @@ def resolve_alarm(
     result = _retry_on_deadlock(attempt)
     if result.applied:
         # The edge speaking about its alarm is a sign of life of its device.
-        device_id = key_device or (
-            AlarmEvent.objects.filter(pk=resolve.alarm_id).values_list("device_id", flat=True).first()
-        )
+        device_id = key_device or alarm.values_list("device_id", flat=True).first()
         if device_id is not None:
             record_sign_of_life(device_id, ip=client_ip, now=now)
     return result
@@ -306,6 +314,19 @@ def create_manual_alarm(values: dict[str, Any], *, now: datetime | None = None) 
         report = AlarmReport(alarm_id=new_alarm_id(now), event_time=event_time, source=AlarmSource.MANUAL, **values)
         if report_alarm(report, now=now).created:
             return report.alarm_id
+
+
+def retry_pending_snapshots(limit: int = 100) -> tuple[int, int]:
+    """Try the pending snapshot uploads again; returns (stored, still pending). Each stored one is announced."""
+    stored = failed = 0
+    # Fewest attempts first: one image the store keeps refusing cannot hold up the others.
+    for pending in PendingSnapshot.objects.order_by("attempts", "updated_at")[:limit]:
+        if snapshots.store(pending.alarm_id, bytes(pending.data), quick=False):
+            stored += 1
+            events.alarm_changed(events.ALARM_UPDATED, pending.alarm_id)
+        else:
+            failed += 1
+    return stored, failed
 
 
 def _retry_on_deadlock(operation: Callable[[], T]) -> T:

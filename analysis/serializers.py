@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from analysis.models import AlarmLlmAnalysis
+from vsp.compat.representation import CompatRepresentation
 
 
 class AnalysisSerializer(serializers.ModelSerializer):
@@ -25,3 +26,7 @@ class AnalysisSerializer(serializers.ModelSerializer):
             "latency_ms",
         ]
         read_only_fields = fields
+
+
+class AnalysisCompatSerializer(CompatRepresentation, AnalysisSerializer):
+    renames = {"created_at": "createTime", "finished_at": "finishedTime", "started_at": "startedTime"}

@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from devices.models import DeviceStatusChange, EdgeDevice
+from vsp.compat.representation import CompatRepresentation
 
 
 class EdgeDeviceSerializer(serializers.ModelSerializer):
@@ -32,3 +33,21 @@ class DeviceStatusChangeSerializer(serializers.ModelSerializer):
         model = DeviceStatusChange
         fields = ["from_status", "to_status", "reason", "last_seen", "changed_at"]
         read_only_fields = fields
+
+
+class DeviceCompatSerializer(CompatRepresentation, EdgeDeviceSerializer):
+    # From EdgeDevice.objects.with_today_alarm_count(); null where a device was read without it.
+    today_alarm_count = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta(EdgeDeviceSerializer.Meta):
+        fields = [*EdgeDeviceSerializer.Meta.fields, "today_alarm_count"]
+        read_only_fields = fields
+
+    renames = {
+        "name": "deviceName",
+        "last_heartbeat": "lastHeartbeatTime",
+        "last_seen": "lastSeenTime",
+        "last_ip": "ip",
+        "created_at": "createTime",
+        "updated_at": "updateTime",
+    }

@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Q
 
-from alarms import events
+from devices import events
 from devices.models import DeviceStatusChange, EdgeDevice
 
 logger = logging.getLogger(__name__)

@@ -16,6 +16,7 @@ from django.core.validators import URLValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from vsp.images import SnapshotRejected, inspect_image
 from vsp.times import TimeFormatError, parse_event_time
 
 
@@ -137,7 +138,7 @@ class SnapshotReferenceField(serializers.CharField):
 class SnapshotImageField(serializers.Field):
     """An image sent with a report: a multipart file, or base64 text (a ``data:`` URL prefix is allowed).
 
-    Produces an ``alarms.snapshots.SnapshotImage`` after checking format, size and pixel count.
+    Produces a ``vsp.images.SnapshotImage`` after checking format, size and pixel count.
     """
 
     def __init__(self, *, encoding: str, **kwargs: Any) -> None:
@@ -145,8 +146,6 @@ class SnapshotImageField(serializers.Field):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
-        from alarms.snapshots import SnapshotRejected, inspect_image
-
         raw = self._bytes(data)
         try:
             return inspect_image(raw)
@@ -175,3 +174,11 @@ class SnapshotImageField(serializers.Field):
             return base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
             raise serializers.ValidationError("Is not valid base64.") from None
+
+
+class BlankIsNoneMixin:
+    """Optional edge fields may arrive as null; treat null as "not sent"."""
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        values: dict[str, Any] = super().to_internal_value(data)  # type: ignore[misc]
+        return {key: value for key, value in values.items() if value is not None}

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "devices",
     "alarms",
     "analysis",
+    "edge",
 ]
 
 MIDDLEWARE = [

@@ -6,11 +6,9 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.routers import DefaultRouter
 from rest_framework.throttling import ScopedRateThrottle
 
-from alarms import edge as alarm_edge
 from alarms import snapshot_views
 from alarms import views as alarm_views
 from alarms.api import AlarmViewSet
-from devices import edge as device_edge
 from devices.api import EdgeDeviceViewSet
 from vsp.health import health
 
@@ -33,9 +31,7 @@ urlpatterns = [
     path("files/<path:key>", snapshot_views.snapshot_file, name="snapshot-file"),
     path("health", health, name="health"),
     # Edge boxes (CONTRACT §3)
-    path("api/ai/alert/edge/report", alarm_edge.report_view, name="edge-report"),
-    path("api/ai/alert/edge/resolve", alarm_edge.resolve_view, name="edge-resolve"),
-    path("api/ai/device/heartbeat", device_edge.heartbeat_view, name="edge-heartbeat"),
+    path("api/", include("edge.urls")),
     # Native staff API (CONTRACT §4)
     path("api/v1/", include(router.urls)),
     path("api/v1/auth/token/", ThrottledObtainAuthToken.as_view(), name="api-token"),

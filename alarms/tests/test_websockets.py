@@ -17,11 +17,12 @@ from django.utils import timezone
 
 from alarms import events, services
 from alarms.models import AlarmEvent
+from alarms.serializers import AlarmCompatSerializer
 from alarms.tests.factories import aware, make_alarm, make_device, report_payload
 from conftest import make_user
+from devices import events as device_events
 from devices.models import EdgeDevice
 from vsp.asgi import application
-from vsp.compat.representation import AlarmCompatSerializer
 from vsp.compat.tokens import issue_tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -183,7 +184,7 @@ async def test_alarm_analyzed_and_device_status(token: str) -> None:
     communicator = await open_socket(f"/ws/alerts?token={token}")
 
     assert await sync_to_async(events.publish_alarm)(events.ALARM_ANALYZED, "WS-3")
-    await sync_to_async(events.device_status_changed)("cam-07")
+    await sync_to_async(device_events.device_status_changed)("cam-07")
 
     analyzed = await communicator.receive_json_from(timeout=5)
     status = await communicator.receive_json_from(timeout=5)

@@ -17,21 +17,34 @@ from rest_framework.response import Response
 from alarms import services
 from alarms.filters import AlarmEventFilterSet
 from alarms.models import AlarmEvent
-from alarms.serializers import HandleSerializer
+from alarms.serializers import AlarmCompatSerializer, AlarmDetailSerializer, HandleSerializer
 from alarms.statistics import RangeTooLong, alarm_statistics
+from analysis.serializers import AnalysisCompatSerializer
 from devices.filters import EdgeDeviceFilterSet
 from devices.models import EdgeDevice
+from devices.serializers import DeviceCompatSerializer
 from vsp.compat import envelope
 from vsp.compat.base import CompatAPIView
 from vsp.compat.envelope import CompatError
 from vsp.compat.export import alarm_workbook
 from vsp.compat.params import Query
-from vsp.compat.representation import (
-    AlarmCompatSerializer,
-    AlarmDetailCompatSerializer,
-    DeviceCompatSerializer,
-    camel,
-)
+from vsp.compat.representation import camel
+
+
+class AlarmDetailCompatSerializer(AlarmCompatSerializer):
+    ext_data = serializers.SerializerMethodField()
+    analysis = serializers.SerializerMethodField()
+
+    class Meta(AlarmCompatSerializer.Meta):
+        fields = [*AlarmCompatSerializer.Meta.fields, "ext_data", "analysis"]
+        read_only_fields = fields
+
+    get_ext_data = AlarmDetailSerializer.get_ext_data
+
+    def get_analysis(self, alarm: Any) -> dict[str, Any] | None:
+        latest = alarm.analyses.order_by("-created_at", "-id").first()
+        return AnalysisCompatSerializer(latest).data if latest is not None else None
+
 
 # Compat query parameter → AlarmEventFilterSet parameter.
 ALARM_FILTERS = {

@@ -20,8 +20,8 @@ from vsp.compat import envelope
 from vsp.compat.authentication import compat_authenticators
 from vsp.compat.envelope import CompatError
 from vsp.compat.permissions import YudaoPermission
-from vsp.edge import first_error
 from vsp.parsers import JSONParser
+from vsp.validation import first_error
 
 logger = logging.getLogger(__name__)
 

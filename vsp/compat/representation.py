@@ -1,4 +1,7 @@
-"""The compat representation: the native serializers' fields, camelCase keys, times as epoch milliseconds."""
+"""The compat representation: the native serializers' fields, camelCase keys, times as epoch milliseconds.
+
+Each app mixes ``CompatRepresentation`` into its own serializers; this module imports no app.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from rest_framework import serializers
-
-from alarms.serializers import AlarmDetailSerializer, AlarmSerializer
-from analysis.serializers import AnalysisSerializer
-from devices.serializers import EdgeDeviceSerializer
 
 
 def epoch_ms(value: datetime | None) -> int | None:
@@ -43,48 +42,3 @@ class CompatRepresentation(serializers.Serializer):
             else:
                 data[key] = field.to_representation(attribute)
         return data
-
-
-class AlarmCompatSerializer(CompatRepresentation, AlarmSerializer):
-    renames = {"created_at": "createTime", "updated_at": "updateTime"}
-
-    class Meta(AlarmSerializer.Meta):
-        fields = [name for name in AlarmSerializer.Meta.fields if name != "source"]
-        read_only_fields = fields
-
-
-class AnalysisCompatSerializer(CompatRepresentation, AnalysisSerializer):
-    renames = {"created_at": "createTime", "finished_at": "finishedTime", "started_at": "startedTime"}
-
-
-class AlarmDetailCompatSerializer(AlarmCompatSerializer):
-    ext_data = serializers.SerializerMethodField()
-    analysis = serializers.SerializerMethodField()
-
-    class Meta(AlarmCompatSerializer.Meta):
-        fields = [*AlarmCompatSerializer.Meta.fields, "ext_data", "analysis"]
-        read_only_fields = fields
-
-    get_ext_data = AlarmDetailSerializer.get_ext_data
-
-    def get_analysis(self, alarm: Any) -> dict[str, Any] | None:
-        latest = alarm.analyses.order_by("-created_at", "-id").first()
-        return AnalysisCompatSerializer(latest).data if latest is not None else None
-
-
-class DeviceCompatSerializer(CompatRepresentation, EdgeDeviceSerializer):
-    # From EdgeDevice.objects.with_today_alarm_count(); null where a device was read without it.
-    today_alarm_count = serializers.IntegerField(read_only=True, allow_null=True)
-
-    class Meta(EdgeDeviceSerializer.Meta):
-        fields = [*EdgeDeviceSerializer.Meta.fields, "today_alarm_count"]
-        read_only_fields = fields
-
-    renames = {
-        "name": "deviceName",
-        "last_heartbeat": "lastHeartbeatTime",
-        "last_seen": "lastSeenTime",
-        "last_ip": "ip",
-        "created_at": "createTime",
-        "updated_at": "updateTime",
-    }

@@ -24,7 +24,7 @@ from vsp.compat.params import Query
 from vsp.compat.permissions import YUDAO_PERMISSIONS, yudao_permissions_of
 from vsp.compat.representation import epoch_ms
 from vsp.compat.tokens import IssuedTokens, issue_tokens, refresh_tokens, revoke
-from vsp.edge import client_ip
+from vsp.http import client_ip
 
 SUPER_ADMIN_ROLE = "super_admin"
 _WEBSITE = re.compile(r"^[a-zA-Z0-9.-]+(:\d{1,5})?$")

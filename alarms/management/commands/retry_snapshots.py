@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
-from alarms.snapshots import retry_pending
+from alarms.services import retry_pending_snapshots
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         while not stop.is_set():
-            stored, pending = retry_pending()
+            stored, pending = retry_pending_snapshots()
             self.stdout.write(f"stored {stored} snapshot(s), {pending} still pending")
             if not loop:
                 break

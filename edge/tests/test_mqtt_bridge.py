@@ -16,14 +16,13 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 
-from alarms.edge import REPORT, RESOLVE
 from alarms.models import AlarmEvent
 from alarms.tests.factories import report_payload
 from conftest import free_port, make_user
-from devices.edge import HEARTBEAT
 from devices.keys import issue_key
 from devices.models import EdgeDevice
-from devices.mqtt import Bridge
+from edge.endpoints import HEARTBEAT, REPORT, RESOLVE
+from edge.mqtt import Bridge
 from vsp.compat.tokens import issue_tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)

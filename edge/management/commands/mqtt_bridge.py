@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from devices.mqtt import Bridge
+from edge.mqtt import Bridge
 
 
 class Command(BaseCommand):

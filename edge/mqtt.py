@@ -22,9 +22,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections
 
-from alarms.edge import REPORT, RESOLVE
-from devices.edge import HEARTBEAT
-from vsp.edge import EdgeEndpoint, Outcome, parse_json, process
+from edge.endpoints import HEARTBEAT, REPORT, RESOLVE
+from edge.pipeline import EdgeEndpoint, Outcome, parse_json, process
 
 logger = logging.getLogger(__name__)
 
