@@ -1,7 +1,11 @@
 """Dashboard sockets: ``/ws/alerts`` (the seed's frames) and ``/infra/ws`` (Yudao's envelope).
 
-Consumers are thin: auth comes from ASGI middleware, they join one group,
-filter what a client asked for, and send pre-encoded frames.
+Consumers are thin: auth comes from ASGI middleware; a socket joins this
+process's fan-out (``vsp.fanout``), which hands it the pre-encoded frames its
+filter lets through, in order, through a bounded outbox. A client that missed
+something catches up from the database: on connect with ``?after_seq=``
+(events by number), ``?since=`` or ``?after=`` (alarms by time or by id), or
+at any time by sending ``{"type": "catchup", "after_seq": N}``.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from django.conf import settings
 from alarms import events
 from alarms.models import AlarmEvent
 from devices.events import DEVICE_STATUS
+from vsp import fanout
 from vsp.compat.permissions import has_yudao_permission
-from vsp.publish import DASHBOARD_GROUP
+from vsp.models import DashboardEvent
+from vsp.publish import Message, dumps
 from vsp.times import TimeFormatError, parse_event_time
 from vsp.websocket import query_params
 
@@ -28,6 +34,7 @@ logger = logging.getLogger(__name__)
 # Close codes sent before accepting are seen by clients as a refused handshake (HTTP 403).
 REFUSED = 4403
 BAD_REQUEST = 4400
+CATCHUP = "alarm.catchup"
 
 
 class StreamFilter:
@@ -44,8 +51,11 @@ class StreamFilter:
         if levels is not None and not levels <= {"1", "2", "3", "4"}:
             raise ValueError("level must be a comma-separated list of 1-4")
         self.levels = {int(level) for level in levels} if levels is not None else None
+        self.everything = self.devices is None and self.types is None and self.levels is None
 
     def matches(self, event: str, fields: dict[str, Any]) -> bool:
+        if self.everything:
+            return True
         if self.devices is not None and fields.get("deviceId") not in self.devices:
             return False
         if event == DEVICE_STATUS:
@@ -55,7 +65,14 @@ class StreamFilter:
         return self.types is None or fields.get("alarmType") in self.types
 
 
-def _catchup(since: datetime | None, after: str | None) -> dict[str, Any]:
+def parse_seq(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise ValueError("after_seq must be a non-negative integer")
+    return int(value)
+
+
+def _catchup_alarms(since: datetime | None, after: str | None) -> dict[str, Any]:
+    """Alarms stored since a time, or since an alarm (oldest first)."""
     alarms = AlarmEvent.objects.with_device_name().order_by("created_at", "alarm_id")
     if after is not None:
         anchor = AlarmEvent.objects.filter(pk=after).values_list("created_at", flat=True).first()
@@ -70,10 +87,29 @@ def _catchup(since: datetime | None, after: str | None) -> dict[str, Any]:
     return {"alarms": [events.alarm_data(alarm) for alarm in rows[:limit]], "truncated": len(rows) > limit}
 
 
+def _catchup_events(after_seq: int) -> tuple[int, list[DashboardEvent], bool]:
+    """(the seq this brings a client up to, the events after ``after_seq`` oldest first, truncated).
+
+    Truncated means reload over the API: more events than one catch-up carries, or some of them
+    already pruned (the table starts past ``after_seq + 1`` and holds nothing up to it).
+    """
+    limit = settings.WEBSOCKET_CATCHUP_LIMIT
+    rows = list(DashboardEvent.objects.filter(seq__gt=after_seq).order_by("seq")[: limit + 1])
+    if not rows:
+        latest = DashboardEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+        return max(latest, after_seq), [], False
+    pruned = rows[0].seq > after_seq + 1 and not DashboardEvent.objects.filter(seq__lte=after_seq).exists()
+    kept = rows[:limit]
+    return kept[-1].seq, kept, len(rows) > limit or pruned
+
+
 class DashboardConsumer(AsyncWebsocketConsumer):
     """One dashboard socket. Subclasses choose the frame format."""
 
+    # Events come from vsp.fanout, not from a channel layer (no per-socket Redis subscription).
+    channel_layer_alias = "no channel layer"
     frame_key = "alerts_frame"
+    outbox: fanout.Outbox | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -87,33 +123,62 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         try:
             self.stream_filter = StreamFilter(params)
             since = parse_event_time(params["since"][0]) if params.get("since") else None
+            after_seq = parse_seq(params["after_seq"][0]) if params.get("after_seq") else None
         except (ValueError, TimeFormatError):
             await self.close(code=BAD_REQUEST)
             return
-        # Join before reading the catch-up, so nothing falls between the two (a client may see an alarm twice).
-        await self.channel_layer.group_add(DASHBOARD_GROUP, self.channel_name)
+        self.outbox = fanout.Outbox(self.base_send, accepts=self.frame_for, limit=settings.WEBSOCKET_SEND_QUEUE)
+        # Join before reading the catch-up, so nothing falls between the two (a client may see an event twice).
+        await fanout.hub().join(self.outbox)
         await self.accept()
         after = params.get("after", [None])[0]
-        if since is not None or after is not None:
-            catchup = await database_sync_to_async(_catchup)(since, after)
+        if after_seq is not None:
+            await self.catch_up_events(after_seq, first=True)
+        elif since is not None or after is not None:
+            catchup = await database_sync_to_async(_catchup_alarms)(since, after)
             catchup["alarms"] = [
                 alarm for alarm in catchup["alarms"] if self.stream_filter.matches(events.ALARM_CREATED, alarm)
             ]
-            await self.send_data("alarm.catchup", catchup)
+            self.outbox.put(self.catchup_frame(None, catchup), first=True)
+        self.outbox.start()
 
     async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard(DASHBOARD_GROUP, self.channel_name)
+        if self.outbox is not None:
+            fanout.hub().leave(self.outbox)
+            await self.outbox.stop()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data == "ping":
             await self.send(text_data="pong")
+            return
+        request = _json_object(text_data)
+        if request.get("type") == "catchup":
+            try:
+                after_seq = parse_seq(request.get("after_seq"))
+            except ValueError:
+                logger.debug("ignoring a catch-up request without a valid after_seq: %.100r", text_data)
+                return
+            await self.catch_up_events(after_seq)
 
-    async def broadcast_event(self, message: dict[str, Any]) -> None:
+    def frame_for(self, message: Message) -> str | None:
         if self.stream_filter.matches(message["event"], message["filter"]):
-            await self.send(text_data=message[self.frame_key])
+            frame: str = message[self.frame_key]
+            return frame
+        return None
 
-    async def send_data(self, event_type: str, data: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps({"type": event_type, "data": data}, ensure_ascii=False))
+    async def catch_up_events(self, after_seq: int, *, first: bool = False) -> None:
+        latest, rows, truncated = await database_sync_to_async(_catchup_events)(after_seq)
+        replay = []
+        for row in rows:
+            data = json.loads(row.data)
+            if self.stream_filter.matches(row.type, data):
+                replay.append({"seq": row.seq, "type": row.type, "data": data})
+        if self.outbox is not None:
+            self.outbox.put(self.catchup_frame(latest, {"events": replay, "truncated": truncated}), first=first)
+
+    def catchup_frame(self, seq: int | None, data: dict[str, Any]) -> str:
+        head: dict[str, Any] = {"type": CATCHUP} if seq is None else {"type": CATCHUP, "seq": seq}
+        return dumps({**head, "data": data})
 
 
 class YudaoDashboardConsumer(DashboardConsumer):
@@ -121,13 +186,15 @@ class YudaoDashboardConsumer(DashboardConsumer):
 
     frame_key = "infra_frame"
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if text_data == "ping":
-            await self.send(text_data="pong")
-            return
-        # Yudao logs and ignores anything else it cannot route; so do we.
-        logger.debug("ignoring a client frame on /infra/ws: %.100r", text_data)
+    def catchup_frame(self, seq: int | None, data: dict[str, Any]) -> str:
+        head: dict[str, Any] = {"type": CATCHUP} if seq is None else {"type": CATCHUP, "seq": seq}
+        return dumps({**head, "content": dumps(data)})
 
-    async def send_data(self, event_type: str, data: dict[str, Any]) -> None:
-        content = json.dumps(data, ensure_ascii=False)
-        await self.send(text_data=json.dumps({"type": event_type, "content": content}, ensure_ascii=False))
+
+def _json_object(text: str | None) -> dict[str, Any]:
+    """A client frame as a JSON object, or {} (Yudao logs and ignores what it cannot route; so do we)."""
+    try:
+        value = json.loads(text or "")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -9,19 +9,20 @@ type                data
 ``alarm.analyzed``  the alarm after an LLM analysis finished
 ==================  ==========================================================
 
-Services schedule events with ``transaction.on_commit``, so nothing is
-announced that a rollback could take back.
+Services announce an alarm inside the transaction that changed it, from the
+instance they hold (no read after commit); ``vsp.publish`` numbers the event
+in that transaction and sends it once it commits, so nothing is announced
+that a rollback could take back.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
-
-from django.db import transaction
 
 from alarms.models import AlarmEvent
 from alarms.serializers import AlarmCompatSerializer
-from vsp.publish import publish
+from vsp.publish import announce
 
 ALARM_CREATED = "alarm.created"
 ALARM_UPDATED = "alarm.updated"
@@ -29,16 +30,28 @@ ALARM_RESOLVED = "alarm.resolved"
 ALARM_ANALYZED = "alarm.analyzed"
 
 
+@functools.cache
+def _representation() -> AlarmCompatSerializer:
+    # One serializer for every event: DRF builds a ModelSerializer's fields per instance, which costs
+    # more than the whole rest of an event. It holds no per-call state, so threads can share it.
+    return AlarmCompatSerializer()
+
+
 def alarm_data(alarm: AlarmEvent) -> dict[str, Any]:
-    data: dict[str, Any] = AlarmCompatSerializer(alarm).data
+    """The alarm as events and the compat page carry it; ``device_name`` is read if the alarm has it."""
+    data: dict[str, Any] = _representation().to_representation(alarm)
     return data
 
 
+def alarm_changed(event_type: str, alarm: AlarmEvent) -> None:
+    """Announce ``alarm`` as it is now: numbered in the current transaction, sent when that commits."""
+    announce(event_type, alarm_data(alarm))
+
+
 def publish_alarm(event_type: str, alarm_id: str) -> bool:
+    """Announce an alarm by id, read as it is now; False if there is no such alarm."""
     alarm = AlarmEvent.objects.with_device_name().filter(pk=alarm_id).first()
-    return alarm is not None and publish(event_type, alarm_data(alarm))
-
-
-def alarm_changed(event_type: str, alarm_id: str) -> None:
-    """Announce an alarm event once the current transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: publish_alarm(event_type, alarm_id), robust=True)
+    if alarm is None:
+        return False
+    alarm_changed(event_type, alarm)
+    return True

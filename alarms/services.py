@@ -34,6 +34,7 @@ from alarms.models import (
     PendingSnapshot,
     SnapshotStatus,
 )
+from devices.models import EdgeDevice
 from devices.services import record_sign_of_life
 from vsp.images import SnapshotImage
 
@@ -135,17 +136,18 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
                 if image is not None:
                     alarm.snapshot_url = snapshots.snapshot_key(alarm, image.extension)
                 alarm.save(force_insert=True)
-                if image is not None:
-                    # The bytes commit with the alarm (an outbox), so no crash can lose them; the upload
-                    # runs after commit and before the event below, which then carries the stored snapshot.
-                    PendingSnapshot.objects.create(alarm=alarm, data=image.data, attempts=0)
-                    transaction.on_commit(functools.partial(snapshots.store, alarm.alarm_id, image.data), robust=True)
                 if report.ext_data is not None:
                     AlarmEventExt.objects.create(alarm=alarm, ext_data=report.ext_data)
                 _apply_pending_resolve(alarm)
-                events.alarm_changed(events.ALARM_CREATED, alarm.alarm_id)
-                if report.source == AlarmSource.EDGE:
-                    record_sign_of_life(report.device_id, ip=client_ip, now=now)
+                # As AlarmEventQuerySet.with_device_name() would annotate it, for the event.
+                alarm.device_name = _device_name(report, client_ip=client_ip, now=now)  # type: ignore[attr-defined]
+                if image is None:
+                    events.alarm_changed(events.ALARM_CREATED, alarm)
+                else:
+                    # The bytes commit with the alarm (an outbox), so no crash can lose them; the upload
+                    # runs after commit, and the event after it carries the stored snapshot.
+                    PendingSnapshot.objects.create(alarm=alarm, data=image.data, attempts=0)
+                    transaction.on_commit(functools.partial(_store_then_announce, alarm, image.data), robust=True)
         except IntegrityError:
             if not AlarmEvent.objects.filter(pk=report.alarm_id).exists():
                 raise
@@ -156,6 +158,20 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
         return ReportResult(report.alarm_id, created=True)
 
     return _retry_on_deadlock(attempt)
+
+
+def _device_name(report: AlarmReport, *, client_ip: str | None, now: datetime) -> str | None:
+    """The reporting device's name for the alarm's event; an edge report is also a sign of life."""
+    if report.source == AlarmSource.EDGE:
+        name = record_sign_of_life(report.device_id, ip=client_ip, now=now).name
+    else:
+        name = EdgeDevice.objects.filter(pk=report.device_id).values_list("name", flat=True).first() or ""
+    return name or None
+
+
+def _store_then_announce(alarm: AlarmEvent, data: bytes) -> None:
+    snapshots.store(alarm, data)
+    events.alarm_changed(events.ALARM_CREATED, alarm)
 
 
 def _snapshot_status(report: AlarmReport) -> str:
@@ -214,11 +230,14 @@ def resolve_alarm(
     # The database applies _speaks_for, not an earlier read: the update matches only an alarm the key may change.
     target = alarm.filter(device_id=key_device) if key_device else alarm
 
+    def resolved() -> ResolveResult:
+        events.alarm_changed(events.ALARM_RESOLVED, alarm.with_device_name().get())
+        return ResolveResult(resolve.alarm_id, applied=True)
+
     def attempt() -> ResolveResult:
         with transaction.atomic():
             if target.update(**changes):
-                events.alarm_changed(events.ALARM_RESOLVED, resolve.alarm_id)
-                return ResolveResult(resolve.alarm_id, applied=True)
+                return resolved()
             owner = alarm.values_list("device_id", flat=True).first()
             if owner is not None and not _speaks_for(key_device, owner):
                 raise AlarmOfAnotherDevice(resolve.alarm_id, owner, key_device or "")
@@ -237,8 +256,7 @@ def resolve_alarm(
             # transactions comes second applies the resolve.
             if target.update(**changes):
                 PendingResolve.objects.filter(alarm_id=resolve.alarm_id).delete()
-                events.alarm_changed(events.ALARM_RESOLVED, resolve.alarm_id)
-                return ResolveResult(resolve.alarm_id, applied=True)
+                return resolved()
             return ResolveResult(resolve.alarm_id, applied=False)
 
     result = _retry_on_deadlock(attempt)
@@ -268,7 +286,7 @@ def handle_alarm(
     now = now or timezone.now()
     with transaction.atomic():
         try:
-            alarm = AlarmEvent.objects.select_for_update().get(pk=alarm_id)
+            alarm = AlarmEvent.objects.with_device_name().select_for_update().get(pk=alarm_id)
         except AlarmEvent.DoesNotExist:
             raise AlarmNotFound(alarm_id) from None
         from_handle, from_status = alarm.handle_status, alarm.alarm_status
@@ -296,7 +314,7 @@ def handle_alarm(
             remark=remark or "",
             created_at=now,
         )
-        events.alarm_changed(events.ALARM_UPDATED, alarm.alarm_id)
+        events.alarm_changed(events.ALARM_UPDATED, alarm)
     return alarm
 
 
@@ -321,9 +339,10 @@ def retry_pending_snapshots(limit: int = 100) -> tuple[int, int]:
     stored = failed = 0
     # Fewest attempts first: one image the store keeps refusing cannot hold up the others.
     for pending in PendingSnapshot.objects.order_by("attempts", "updated_at")[:limit]:
-        if snapshots.store(pending.alarm_id, bytes(pending.data), quick=False):
+        alarm = AlarmEvent.objects.with_device_name().get(pk=pending.alarm_id)
+        if snapshots.store(alarm, bytes(pending.data), quick=False):
             stored += 1
-            events.alarm_changed(events.ALARM_UPDATED, pending.alarm_id)
+            events.alarm_changed(events.ALARM_UPDATED, alarm)
         else:
             failed += 1
     return stored, failed

@@ -69,31 +69,32 @@ def _quick_variant(storage: Storage) -> Storage:
     return storage
 
 
-def store(alarm_id: str, data: bytes, *, quick: bool = True) -> bool:
+def store(alarm: AlarmEvent, data: bytes, *, quick: bool = True) -> bool:
     """Put an alarm's image and its thumbnail in the store; on failure keep the bytes for a retry.
 
     Runs after the alarm has committed and never raises: a store that is
     down leaves the alarm PENDING, and ``retry_snapshots`` finishes it.
+    ``alarm`` is updated in memory as in the database.
     """
-    alarm = AlarmEvent.objects.filter(pk=alarm_id).first()
-    if alarm is None:
-        return False
     storage = quick_storage() if quick else snapshot_storage()
     try:
         thumbnail = make_thumbnail(data)  # before anything is written
         key = _put(storage, alarm.snapshot_url, data)
         thumb = _put(storage, thumbnail_key(key), thumbnail)
     except Exception as exc:  # the store being down must never cost the alarm
-        logger.warning("snapshot of %s not stored, will retry: %s: %s", alarm_id, type(exc).__name__, exc)
+        logger.warning("snapshot of %s not stored, will retry: %s: %s", alarm.alarm_id, type(exc).__name__, exc)
         error = f"{type(exc).__name__}: {exc}"[:2000]
-        if not PendingSnapshot.objects.filter(alarm_id=alarm_id).update(attempts=F("attempts") + 1, last_error=error):
+        pending = PendingSnapshot.objects.filter(alarm_id=alarm.alarm_id)
+        if not pending.update(attempts=F("attempts") + 1, last_error=error):
             # Stored outside report_alarm's outbox; keep the bytes now.
-            PendingSnapshot.objects.get_or_create(alarm_id=alarm_id, defaults={"data": data, "last_error": error})
+            PendingSnapshot.objects.get_or_create(alarm_id=alarm.alarm_id, defaults={"data": data, "last_error": error})
         return False
-    AlarmEvent.objects.filter(pk=alarm_id).update(
-        snapshot_url=key, thumbnail_key=thumb, snapshot_status=SnapshotStatus.STORED, updated_at=timezone.now()
+    alarm.snapshot_url, alarm.thumbnail_key, alarm.snapshot_status = key, thumb, SnapshotStatus.STORED
+    alarm.updated_at = timezone.now()
+    AlarmEvent.objects.filter(pk=alarm.alarm_id).update(
+        snapshot_url=key, thumbnail_key=thumb, snapshot_status=alarm.snapshot_status, updated_at=alarm.updated_at
     )
-    PendingSnapshot.objects.filter(alarm_id=alarm_id).delete()
+    PendingSnapshot.objects.filter(alarm_id=alarm.alarm_id).delete()
     return True
 
 

@@ -5,28 +5,29 @@ The data is the device as in the compat device page, with today's alarm count.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
-
-from django.db import transaction
 
 from devices.models import EdgeDevice
 from devices.serializers import DeviceCompatSerializer
-from vsp.publish import publish
+from vsp.publish import announce
 
 DEVICE_STATUS = "device.status"
 
 
+@functools.cache
+def _representation() -> DeviceCompatSerializer:
+    # Shared, as alarms.events does: DRF would build a ModelSerializer's fields again per instance.
+    return DeviceCompatSerializer()
+
+
 def device_data(device: EdgeDevice) -> dict[str, Any]:
-    data: dict[str, Any] = DeviceCompatSerializer(device).data
+    data: dict[str, Any] = _representation().to_representation(device)
     return data
 
 
 def device_status_changed(device_id: str) -> None:
-    """Announce the device's status once the current transaction commits."""
-
-    def send() -> None:
-        device = EdgeDevice.objects.with_today_alarm_count().filter(pk=device_id).first()
-        if device is not None:
-            publish(DEVICE_STATUS, device_data(device))
-
-    transaction.on_commit(send, robust=True)
+    """Announce the device's status as it is now: numbered in the current transaction, sent when that commits."""
+    device = EdgeDevice.objects.with_today_alarm_count().filter(pk=device_id).first()
+    if device is not None:
+        announce(DEVICE_STATUS, device_data(device))

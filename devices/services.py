@@ -32,36 +32,61 @@ class Heartbeat:
     info: dict[str, Any] | None = field(default=None, compare=False)
 
 
+@dataclass(frozen=True)
+class SignOfLife:
+    """What a sign of life did: whether it wrote the device row, and the device's name ("" if none)."""
+
+    recorded: bool
+    name: str
+
+
 def _seen_key(device_id: str) -> str:
     return f"vsp:device-seen:{device_id}"
 
 
-def _write_due(device_id: str, now: datetime) -> bool:
-    """At most one last-seen write per device per DEVICE_SEEN_WRITE_INTERVAL (shared across processes)."""
+def _last_written(device_id: str) -> tuple[datetime, str] | None:
+    """(when the row was last written, the device's name then), shared across processes; None: unknown."""
     try:
-        last = cache.get(_seen_key(device_id))
+        value = cache.get(_seen_key(device_id))
     except Exception as exc:  # without the cache every sign of life writes; nothing is lost
         logger.warning("device write throttle unavailable: %s", exc)
-        return True
-    return last is None or not timedelta(0) <= now - last < timedelta(seconds=settings.DEVICE_SEEN_WRITE_INTERVAL)
+        return None
+    return value if isinstance(value, tuple) else None
 
 
-def _mark_written(device_id: str, now: datetime) -> None:
+def _mark_written(device_id: str, now: datetime, name: str) -> None:
     try:
-        cache.set(_seen_key(device_id), now, timeout=settings.DEVICE_SEEN_WRITE_INTERVAL * 2 + 1)
+        cache.set(_seen_key(device_id), (now, name), timeout=settings.DEVICE_SEEN_WRITE_INTERVAL * 2 + 1)
     except Exception as exc:
         logger.warning("device write throttle unavailable: %s", exc)
 
 
-def record_sign_of_life(device_id: str, *, ip: str | None, now: datetime, heartbeat: Heartbeat | None = None) -> bool:
+def forget_written(device_id: str) -> None:
+    """Staff changed the device: the next sign of life writes, and reads its name afresh."""
+    try:
+        cache.delete(_seen_key(device_id))
+    except Exception as exc:
+        logger.warning("device write throttle unavailable: %s", exc)
+
+
+def forget_written_on_save(sender: type[EdgeDevice], instance: EdgeDevice, **kwargs: Any) -> None:
+    forget_written(instance.pk)
+
+
+def record_sign_of_life(
+    device_id: str, *, ip: str | None, now: datetime, heartbeat: Heartbeat | None = None
+) -> SignOfLife:
     """Register ``device_id`` if unknown, move its last-seen time to ``now`` and mark it ONLINE.
 
-    Throttled per device; returns whether it wrote. The upsert is one
-    statement (``INSERT … ON DUPLICATE KEY UPDATE`` on MySQL), so concurrent
-    first reports of a new box never race to create it.
+    Throttled per device to one write per DEVICE_SEEN_WRITE_INTERVAL; between
+    writes the name comes from the throttle's record, so a report learns its
+    device's name without a query. The upsert is one statement (``INSERT …
+    ON DUPLICATE KEY UPDATE`` on MySQL), so concurrent first reports of a new
+    box never race to create it.
     """
-    if not _write_due(device_id, now):
-        return False
+    last = _last_written(device_id)
+    if last is not None and timedelta(0) <= now - last[0] < timedelta(seconds=settings.DEVICE_SEEN_WRITE_INTERVAL):
+        return SignOfLife(recorded=False, name=last[1])
     values: dict[str, Any] = {"last_seen": now}
     address = (heartbeat.ip if heartbeat else None) or ip
     if address:
@@ -82,12 +107,12 @@ def record_sign_of_life(device_id: str, *, ip: str | None, now: datetime, heartb
     if heartbeat is not None and heartbeat.name:
         # A name from the box fills a blank; a name staff gave wins.
         EdgeDevice.objects.filter(pk=device_id, name="").update(name=heartbeat.name)
-    for previous in (Status.OFFLINE, Status.UNKNOWN):
-        if _change_status(device_id, previous, Status.ONLINE, Reason.SIGN_OF_LIFE, last_seen=now, now=now):
-            break
+    name, status = EdgeDevice.objects.filter(pk=device_id).values_list("name", "status").get()
+    if status != Status.ONLINE:
+        _change_status(device_id, status, Status.ONLINE, Reason.SIGN_OF_LIFE, last_seen=now, now=now)
     # Throttle from the moment the write is durable: a rolled-back report must not hide the next ones.
-    transaction.on_commit(functools.partial(_mark_written, device_id, now), robust=True)
-    return True
+    transaction.on_commit(functools.partial(_mark_written, device_id, now, name), robust=True)
+    return SignOfLife(recorded=True, name=name)
 
 
 def _change_status(

@@ -32,8 +32,8 @@ def heartbeat(data: dict[str, Any], context: EdgeContext) -> dict[str, Any]:
     beat = Heartbeat(
         name=data.get("name") or None, ip=data.get("ip") or None, version=data.get("version"), info=data.get("info")
     )
-    recorded = record_sign_of_life(data["device_id"], ip=context.ip, now=timezone.now(), heartbeat=beat)
-    return {"device_id": data["device_id"], "recorded": recorded}
+    seen = record_sign_of_life(data["device_id"], ip=context.ip, now=timezone.now(), heartbeat=beat)
+    return {"device_id": data["device_id"], "recorded": seen.recorded}
 
 
 REPORT = EdgeEndpoint("report", EdgeReportSerializer, report)

@@ -42,3 +42,24 @@ class AccessToken(models.Model):
 
     def __str__(self) -> str:
         return f"access token of user {self.user_id}"
+
+
+class DashboardEvent(models.Model):
+    """One real-time event, numbered: dashboards see ``seq`` in every frame and catch up from here.
+
+    Written in the transaction of the change it announces, so an event exists exactly when its
+    change committed; ``seq`` comes from the database, so numbers are unique across processes.
+    ``data`` is the event's data as sent (JSON, encoded once). ``manage.py prune_events`` keeps
+    the table to DASHBOARD_EVENT_RETENTION.
+    """
+
+    seq = models.BigAutoField(primary_key=True)
+    type = models.CharField(max_length=32)
+    data = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"], name="dashboardevent_created_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.type}"

@@ -13,8 +13,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
+
+from vsp.cache import RedisCache
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +43,12 @@ def hit(name: str, ident: str, rate: Rate, now: datetime) -> int | None:
     timestamp = int(now.timestamp())
     window = timestamp // rate.seconds
     key = f"vsp:rl:{name}:{ident}:{window}"
+    cache = caches["default"]
     try:
-        count = 1 if cache.add(key, 1, timeout=rate.seconds + 5) else cache.incr(key)
+        if isinstance(cache, RedisCache):
+            count = cache.count(key, rate.seconds + 5)  # one round trip
+        else:
+            count = 1 if cache.add(key, 1, timeout=rate.seconds + 5) else cache.incr(key)
     except Exception as exc:  # the cache being down must not stop ingest
         logger.warning("rate limit %s not checked, cache unavailable: %s", name, exc)
         return None

@@ -110,24 +110,18 @@ REDIS_URL = redis_url("REDIS_URL")
 # 100; a burst of WebSocket handshakes needs more than that.
 REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 1000, minimum=10)
 
-# pubsub: one Redis PUBLISH per event whatever the number of sockets; core: a
-# per-socket queue in Redis (costs grow with the group). README "Real-time events".
-CHANNEL_LAYER = env_choice("CHANNEL_LAYER", "pubsub", ("pubsub", "core"))
-CHANNEL_LAYER_BACKENDS = {
-    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
-    "core": "channels_redis.core.RedisChannelLayer",
-}
-
 if REDIS_URL:
+    # Events go out as one Redis PUBLISH on this layer's group channel, whatever the number of
+    # sockets (vsp.publish); each socket-serving process reads them once (vsp.fanout).
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": CHANNEL_LAYER_BACKENDS[CHANNEL_LAYER],
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}]},
         }
     }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "vsp.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "vsp",
         }
@@ -258,9 +252,20 @@ LOGIN_RATE_PER_USER = "10/m"
 LOGIN_RATE_PER_IP = "30/m"
 # How long /health waits for each dependency before calling it down.
 HEALTH_CHECK_TIMEOUT = 3.0
-# How long storing an alarm may wait on the channel layer to announce it; past
-# this the event is dropped and logged, and the edge still gets its answer.
+# How long storing an alarm may wait on Redis to announce it; past this the event is counted as
+# failed, and the edge still gets its answer. After a failure a process does not try again for
+# EVENT_PUBLISH_RETRY_AFTER seconds, so an outage costs each write nothing; while it lasts the
+# log says so every EVENT_PUBLISH_LOG_EVERY seconds. Dashboards catch up by seq.
 EVENT_PUBLISH_TIMEOUT = 0.5
+EVENT_PUBLISH_RETRY_AFTER = 1.0
+EVENT_PUBLISH_LOG_EVERY = 10.0
+# Every event is kept this long for dashboards to catch up from (`manage.py prune_events`).
+DASHBOARD_EVENT_RETENTION_HOURS = env_int("DASHBOARD_EVENT_RETENTION_HOURS", 24, minimum=1)
+# A socket may fall this many frames behind; then it is closed (1013) and its client catches up.
+# A frame is ~1 KB: at most ~1 MB per socket, and minutes of a storm for a client that keeps up.
+WEBSOCKET_SEND_QUEUE = env_int("WEBSOCKET_SEND_QUEUE", 1000, minimum=10)
+# A socket is accepted once its process is subscribed to events; this long at most.
+WEBSOCKET_SUBSCRIBE_TIMEOUT = 5.0
 # A reconnecting dashboard gets at most this many missed alarms in its first
 # frame; beyond that it is told to reload the list over the API.
 WEBSOCKET_CATCHUP_LIMIT = 200

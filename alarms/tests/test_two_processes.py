@@ -38,8 +38,10 @@ async def test_an_alarm_reported_to_one_process_reaches_a_socket_on_the_other(tw
         response = await http.post("/api/ai/alert/edge/report", json=report_payload(alarm_id="CROSS-1"), timeout=10)
         assert response.json()["data"] == {"alarm_id": "CROSS-1", "created": True}
 
-        message = await asyncio.wait_for(socket.recv(), timeout=10)
+        # The box came online with its report: that event comes first, then the alarm.
+        online = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
+        frame = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
 
-    frame = json.loads(message)
+    assert online["type"] == "device.status"
     assert frame["type"] == "alarm.created"
     assert frame["data"]["alarmId"] == "CROSS-1"

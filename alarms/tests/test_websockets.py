@@ -24,6 +24,8 @@ from devices import events as device_events
 from devices.models import EdgeDevice
 from vsp.asgi import application
 from vsp.compat.tokens import issue_tokens
+from vsp.models import DashboardEvent
+from vsp.publish import publisher
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -125,10 +127,15 @@ async def test_alarm_created_carries_the_compat_alarm(token: str) -> None:
 
     await sync_to_async(report)("WS-1")
 
+    # The report brought the box online, in the same transaction: that event is numbered first.
+    status = await communicator.receive_json_from(timeout=5)
+    assert (status["type"], status["data"]["deviceId"]) == ("device.status", "cam-01")
+    assert status["data"]["status"] == "ONLINE"
     frame = await communicator.receive_json_from(timeout=5)
     stored = await sync_to_async(AlarmEvent.objects.get)(pk="WS-1")
     assert frame == {
         "type": "alarm.created",
+        "seq": status["seq"] + 1,
         "data": {
             "alarmId": "WS-1",
             "alarmType": "leave_post",
@@ -188,9 +195,10 @@ async def test_alarm_analyzed_and_device_status(token: str) -> None:
 
     analyzed = await communicator.receive_json_from(timeout=5)
     status = await communicator.receive_json_from(timeout=5)
-    assert analyzed == {"type": "alarm.analyzed", "data": await sync_to_async(compat)("WS-3")}
+    assert analyzed == {"type": "alarm.analyzed", "seq": analyzed["seq"], "data": await sync_to_async(compat)("WS-3")}
     assert status == {
         "type": "device.status",
+        "seq": analyzed["seq"] + 1,
         "data": {
             "deviceId": "cam-07",
             "deviceName": "Dock",
@@ -224,7 +232,7 @@ async def test_infra_ws_answers_ping_and_double_encodes_content(token: str) -> N
 
     await sync_to_async(report)("WS-4")
     frame = json.loads(await communicator.receive_from(timeout=5))
-    assert set(frame) == {"type", "content"}
+    assert set(frame) == {"type", "seq", "content"}
     assert frame["type"] == "alarm.created"
     assert isinstance(frame["content"], str)
     assert json.loads(frame["content"]) == await sync_to_async(compat)("WS-4")
@@ -294,48 +302,57 @@ async def test_a_long_absence_is_told_to_reload(token: str, settings: Any) -> No
 # --- the channel layer failing ------------------------------------------------------
 
 
+def redis_at(settings: Any, url: str) -> None:
+    """Publish (and health-check) through the Redis at ``url``."""
+    settings.REDIS_URL = url
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [{"address": url}]}}
+    }
+
+
+def post_report(alarm_id: str) -> tuple[Any, float]:
+    started = time.monotonic()
+    response = Client().post(
+        "/api/ai/alert/edge/report", data=json.dumps(report_payload(alarm_id=alarm_id)), content_type="application/json"
+    )
+    return response, time.monotonic() - started
+
+
 def test_a_report_is_answered_in_bounded_time_when_redis_hangs(settings: Any, caplog: Any) -> None:
     # A listener that accepts connections and never answers: a Redis that hangs.
     with socket_module.socket() as hung:
         hung.bind(("127.0.0.1", 0))
         hung.listen(16)
-        port = hung.getsockname()[1]
-        settings.CHANNEL_LAYERS = {
-            "default": {
-                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{port}/0"}]},
-            }
-        }
-        started = time.monotonic()
+        redis_at(settings, f"redis://127.0.0.1:{hung.getsockname()[1]}/0")
+        failed_before = publisher.stats.failed
 
-        response = Client().post(
-            "/api/ai/alert/edge/report",
-            data=json.dumps(report_payload(alarm_id="HR-1")),
-            content_type="application/json",
-        )
-        elapsed = time.monotonic() - started
+        first, first_took = post_report("HR-1")
+        second, second_took = post_report("HR-2")
 
-    assert response.json()["data"] == {"alarm_id": "HR-1", "created": True}
-    assert AlarmEvent.objects.filter(pk="HR-1").exists()
-    assert elapsed < 3  # the publish waits EVENT_PUBLISH_TIMEOUT (0.5 s) per event, then gives up
-    assert "could not publish alarm.created: TimeoutError" in caplog.text
+    assert first.json()["data"] == {"alarm_id": "HR-1", "created": True}
+    assert second.json()["data"] == {"alarm_id": "HR-2", "created": True}
+    assert first_took < 3  # the publish waits EVENT_PUBLISH_TIMEOUT (0.5 s), then gives up
+    assert second_took < 0.4  # and the next one does not wait at all: the back-off skips Redis
+    # Each event not sent is counted and logged, and kept for dashboards to catch up from.
+    assert publisher.stats.failed - failed_before == 3  # the box coming online, and the two alarms
+    assert "could not publish an event" in caplog.text
+    assert "TimeoutError" in caplog.text
+    assert list(DashboardEvent.objects.order_by("seq").values_list("type", flat=True)) == [
+        "device.status", "alarm.created", "alarm.created"
+    ]  # fmt: skip
 
 
-def test_a_report_is_stored_and_answered_when_redis_is_unreachable(settings: Any) -> None:
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            # The discard port: nothing listens, connections are refused.
-            "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:9/0"}]},
-        }
-    }
-    started = time.monotonic()
+def test_a_report_is_stored_and_answered_when_redis_is_unreachable(settings: Any, client: Any) -> None:
+    redis_at(settings, "redis://127.0.0.1:9/0")  # the discard port: nothing listens, connections are refused
+    failed_before = publisher.stats.failed
 
-    response = Client().post(
-        "/api/ai/alert/edge/report", data=json.dumps(report_payload(alarm_id="NR-1")), content_type="application/json"
-    )
+    response, took = post_report("NR-1")
 
     assert response.status_code == 200
     assert response.json()["data"] == {"alarm_id": "NR-1", "created": True}
     assert AlarmEvent.objects.filter(pk="NR-1").exists()
-    assert time.monotonic() - started < 5
+    assert took < 5
+    assert publisher.stats.failed > failed_before
+    health = client.get("/health")
+    assert health.status_code == 503
+    assert health.json()["checks"]["channel_layer"]["events"]["failing"] is True

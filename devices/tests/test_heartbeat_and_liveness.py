@@ -72,7 +72,7 @@ def test_signs_of_life_write_at_most_once_per_interval(django_capture_on_commit_
     def sign(offset: int) -> bool:
         # The throttle is marked when the write commits (here: when the captured callbacks run).
         with django_capture_on_commit_callbacks(execute=True):
-            return record_sign_of_life("box-3", ip=None, now=T0 + timedelta(seconds=offset))
+            return record_sign_of_life("box-3", ip=None, now=T0 + timedelta(seconds=offset)).recorded
 
     assert sign(0)
     assert not sign(4)

@@ -1,0 +1,192 @@
+"""Fan-out in a socket-serving process: one subscription, each event decoded once, bounded queues per socket.
+
+A ``Hub`` per event loop subscribes once to the dashboard group's Redis channel
+(or, without Redis, receives from this process's publisher), decodes each
+message once, and offers it to every local ``Outbox``. An outbox holds the
+frames of one socket that are waiting to be written, at most
+WEBSOCKET_SEND_QUEUE of them: a socket that falls that far behind is closed
+with ``LAGGING`` (the client reconnects and catches up by ``seq``), so a slow
+or stuck client costs memory for its own queue only and never delays the
+others. Imports no app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from django.conf import settings
+
+from vsp.publish import Message, decode, group_channel, publisher
+
+logger = logging.getLogger(__name__)
+
+# "Try Again Later" (RFC 6455 registry): this socket fell behind; reconnect and catch up by seq.
+LAGGING = 1013
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Outbox:
+    """The frames waiting for one socket, written in order by one task; closes the socket if it falls behind."""
+
+    def __init__(self, send: Send, *, accepts: Callable[[Message], str | None], limit: int) -> None:
+        self._send = send
+        # Returns the frame this socket should get for a message, or None when its filter says no.
+        self._accepts = accepts
+        self._limit = limit
+        self._frames: collections.deque[str] = collections.deque()
+        self._wakeup: asyncio.Future[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._closing: asyncio.Future[None] | None = None
+        self.closed = False
+
+    def offer(self, message: Message) -> None:
+        frame = self._accepts(message)
+        if frame is not None:
+            self.put(frame)
+
+    def put(self, frame: str, *, first: bool = False) -> None:
+        if self.closed:
+            return
+        if len(self._frames) >= self._limit:
+            self._fall_behind()
+            return
+        if first:
+            self._frames.appendleft(frame)
+        else:
+            self._frames.append(frame)
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    def start(self) -> None:
+        """Begin writing (after the handshake, and after anything that must go first was put)."""
+        if self._writer is None and not self.closed:
+            self._writer = asyncio.ensure_future(self._write())
+
+    async def stop(self) -> None:
+        self.closed = True
+        self._frames.clear()
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # the socket is going away either way
+                await self._writer
+
+    async def _write(self) -> None:
+        frames = self._frames
+        loop = asyncio.get_running_loop()
+        while not self.closed:
+            while frames:
+                await self._send({"type": "websocket.send", "text": frames.popleft()})
+            self._wakeup = loop.create_future()
+            await self._wakeup
+            self._wakeup = None
+
+    def _fall_behind(self) -> None:
+        logger.warning("closing a dashboard socket %d frames behind", len(self._frames))
+        self.closed = True
+        self._frames.clear()
+        if self._writer is not None:
+            self._writer.cancel()
+        self._closing = asyncio.ensure_future(self._close())
+
+    async def _close(self) -> None:
+        try:
+            await self._send({"type": "websocket.close", "code": LAGGING, "reason": "lagging: reconnect and catch up"})
+        except Exception as exc:  # the client may be gone already
+            logger.debug("closing a lagging socket failed: %s", exc)
+
+
+class Hub:
+    """Every outbox of one event loop, fed by one subscription while at least one socket is open."""
+
+    def __init__(self) -> None:
+        self.outboxes: set[Outbox] = set()
+        self._reader: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def join(self, outbox: Outbox) -> None:
+        """Start receiving for ``outbox``; returns once this process is subscribed, so nothing falls between."""
+        self.outboxes.add(outbox)
+        if self._reader is None:
+            self._ready.clear()
+            self._reader = asyncio.ensure_future(self._read())
+        await asyncio.wait_for(self._ready.wait(), timeout=settings.WEBSOCKET_SUBSCRIBE_TIMEOUT)
+
+    def leave(self, outbox: Outbox) -> None:
+        self.outboxes.discard(outbox)
+        if not self.outboxes and self._reader is not None:
+            self._reader.cancel()
+            self._reader = None
+
+    def dispatch(self, message: Message) -> None:
+        for outbox in list(self.outboxes):
+            outbox.offer(message)
+
+    async def _read(self) -> None:
+        if not settings.REDIS_URL:
+            await self._receive_locally()
+            return
+        delay = 0.5
+        while True:
+            client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5, health_check_interval=30)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(group_channel())
+                self._ready.set()
+                delay = 0.5
+                async for item in pubsub.listen():
+                    if item["type"] == "message":
+                        self._dispatch_payload(item["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Events published until we are back are missed here; their seq lets dashboards catch up.
+                self._ready.clear()
+                logger.warning(
+                    "dashboard subscription lost (%s: %s); resubscribing in %.1f s", type(exc).__name__, exc, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            finally:
+                await pubsub.aclose()
+                await client.aclose()
+
+    def _dispatch_payload(self, payload: bytes) -> None:
+        try:
+            message = decode(payload)
+        except Exception as exc:  # a message that is not ours must not stop the stream
+            logger.warning("ignoring an undecodable message on the dashboard channel: %s", exc)
+            return
+        self.dispatch(message)
+
+    async def _receive_locally(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def receive(message: Message) -> None:  # called from the thread that committed the change
+            loop.call_soon_threadsafe(self.dispatch, message)
+
+        publisher.local_receivers.add(receive)
+        self._ready.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            publisher.local_receivers.discard(receive)
+
+
+_hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
+
+
+def hub() -> Hub:
+    """This event loop's hub (a server has one loop; tests start a loop per test)."""
+    loop = asyncio.get_running_loop()
+    for other in [other for other in _hubs if other.is_closed()]:
+        del _hubs[other]
+    if loop not in _hubs:
+        _hubs[loop] = Hub()
+    return _hubs[loop]
