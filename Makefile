@@ -4,16 +4,17 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-HOST   ?= 0.0.0.0
+HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint format check-deploy bench clean
+.PHONY: help setup run serve test lint format check-deploy bench clean
 
 help:
 	@echo "make run    set up and serve HTTP + WebSocket on :$(PORT) (SQLite, in-memory layer, demo login)"
 	@echo "make test   set up and run the test suite (MariaDB + Redis when they answer on loopback)"
+	@echo "make serve  the production process set on HOST:PORT, reading the production environment"
 	@echo "make lint   ruff and mypy"
 	@echo "make bench  ingest benchmark against a running server (see bench/README.md)"
 
@@ -36,8 +37,19 @@ run: $(STAMP)
 	@echo "Serving on http://127.0.0.1:$(PORT)/  (admin: /admin/, API docs: /docs, health: /health)"
 	$(BIN)/daphne -b $(HOST) -p $(PORT) vsp.asgi:application
 
+# The production process set on one port (README "Processes"): nginx in front of gunicorn (all HTTP)
+# and uvicorn (WebSockets only), the device watcher and the snapshot retries, run by honcho from the
+# Procfile. It reads the production environment (DATABASE_URL, REDIS_URL, SECRET_KEY, ...); each
+# port gets its own socket directory, so two sets can run side by side.
+serve: $(STAMP)
+	PYTHON=$(PYTHON) scripts/system-deps.sh --serve
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	PATH="$(CURDIR)/$(BIN):$$PATH" RUN_DIR="$(CURDIR)/var/run/$(PORT)" HOST=$(HOST) PORT=$(PORT) \
+		$(BIN)/honcho start --no-colour --procfile Procfile --app-root $(CURDIR) --port $(PORT)
+
 test: $(STAMP)
-	PYTHON=$(PYTHON) scripts/system-deps.sh --browser
+	PYTHON=$(PYTHON) scripts/system-deps.sh --all
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .

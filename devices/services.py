@@ -12,6 +12,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Q
+from django.dispatch import receiver
+from django.test.signals import setting_changed
 
 from devices import events
 from devices.models import DeviceStatusChange, EdgeDevice
@@ -44,17 +46,36 @@ def _seen_key(device_id: str) -> str:
     return f"vsp:device-seen:{device_id}"
 
 
-def _last_written(device_id: str) -> tuple[datetime, str] | None:
+# This process's copy of the throttle's records, so that most signs of life need no round trip to the
+# shared cache: one entry per device, cleared with the cache settings. Another process learns of a
+# rename when its copy is older than DEVICE_SEEN_WRITE_INTERVAL.
+_written_here: dict[str, tuple[datetime, str]] = {}
+
+
+def _recent(record: tuple[datetime, str] | None, now: datetime) -> bool:
+    return record is not None and timedelta(0) <= now - record[0] < timedelta(
+        seconds=settings.DEVICE_SEEN_WRITE_INTERVAL
+    )
+
+
+def _last_written(device_id: str, now: datetime) -> tuple[datetime, str] | None:
     """(when the row was last written, the device's name then), shared across processes; None: unknown."""
+    record = _written_here.get(device_id)
+    if _recent(record, now):
+        return record
     try:
         value = cache.get(_seen_key(device_id))
     except Exception as exc:  # without the cache every sign of life writes; nothing is lost
         logger.warning("device write throttle unavailable: %s", exc)
         return None
-    return value if isinstance(value, tuple) else None
+    if not isinstance(value, tuple):
+        return None
+    _written_here[device_id] = value
+    return value
 
 
 def _mark_written(device_id: str, now: datetime, name: str) -> None:
+    _written_here[device_id] = (now, name)
     try:
         cache.set(_seen_key(device_id), (now, name), timeout=settings.DEVICE_SEEN_WRITE_INTERVAL * 2 + 1)
     except Exception as exc:
@@ -63,10 +84,17 @@ def _mark_written(device_id: str, now: datetime, name: str) -> None:
 
 def forget_written(device_id: str) -> None:
     """Staff changed the device: the next sign of life writes, and reads its name afresh."""
+    _written_here.pop(device_id, None)
     try:
         cache.delete(_seen_key(device_id))
     except Exception as exc:
         logger.warning("device write throttle unavailable: %s", exc)
+
+
+@receiver(setting_changed)
+def _cache_settings_changed(setting: str, **kwargs: Any) -> None:
+    if setting == "CACHES":
+        _written_here.clear()
 
 
 def forget_written_on_save(sender: type[EdgeDevice], instance: EdgeDevice, **kwargs: Any) -> None:
@@ -84,8 +112,8 @@ def record_sign_of_life(
     ON DUPLICATE KEY UPDATE`` on MySQL), so concurrent first reports of a new
     box never race to create it.
     """
-    last = _last_written(device_id)
-    if last is not None and timedelta(0) <= now - last[0] < timedelta(seconds=settings.DEVICE_SEEN_WRITE_INTERVAL):
+    last = _last_written(device_id, now)
+    if last is not None and _recent(last, now):
         return SignOfLife(recorded=False, name=last[1])
     values: dict[str, Any] = {"last_seen": now}
     address = (heartbeat.ip if heartbeat else None) or ip

@@ -72,10 +72,11 @@ class EdgeEndpoint:
     device_field: str | None = "device_id"
 
 
-def _limited(name: str, ident: str, rate: str) -> Outcome | None:
-    retry_after = ratelimit.hit(name, ident, ratelimit.Rate.parse(rate), timezone.now())
-    if retry_after is None:
+def _limited(limits: list[ratelimit.Limit]) -> Outcome | None:
+    exceeded = ratelimit.check(limits, timezone.now())
+    if exceeded is None:
         return None
+    ident, retry_after = exceeded.limit.ident, exceeded.retry_after
     return Outcome(429, f"rate limit exceeded for {ident}; retry in {retry_after} s", retry_after=retry_after)
 
 
@@ -90,30 +91,35 @@ def process(endpoint: EdgeEndpoint, payload: Any, *, key: str | None, ip: str | 
 
 def _process(endpoint: EdgeEndpoint, payload: Any, *, key: str | None, ip: str | None) -> Outcome:
     key_device = device_for_key(key) if key else None
-    if key_device is None:
-        # Without a valid key the address is limited, wrong keys included (each costs a lookup).
-        if ip and (refusal := _limited("edge-ip", ip, settings.EDGE_RATE_PER_IP)):
-            return refusal
-        if key:
-            return Outcome(401, "the device key is unknown or revoked")
-        if settings.EDGE_AUTH_REQUIRED:
-            return Outcome(401, "a device key is required: Authorization: Bearer <key> or X-Device-Key")
+    # Without a valid key the address is limited, wrong keys included (each costs a lookup). The limits
+    # are counted in one round trip once the device is known; a request refused earlier counts its
+    # address alone, and an address over its limit is told so before anything else.
+    limits = [ratelimit.Limit("edge-ip", ip, _rate(settings.EDGE_RATE_PER_IP))] if key_device is None and ip else []
+    if key_device is None and (key or settings.EDGE_AUTH_REQUIRED):
+        missing = "the device key is unknown or revoked" if key else _KEY_REQUIRED
+        return _limited(limits) or Outcome(401, missing)
     if not isinstance(payload, dict):
-        return Outcome(400, "body must be a JSON object")
+        return _limited(limits) or Outcome(400, "body must be a JSON object")
     serializer = endpoint.serializer_class(data=payload)
     if not serializer.is_valid():
-        return Outcome(400, first_error(serializer.errors), {"errors": serializer.errors})
+        return _limited(limits) or Outcome(400, first_error(serializer.errors), {"errors": serializer.errors})
     data = dict(serializer.validated_data)
     claimed = data.get(endpoint.device_field) if endpoint.device_field else None
     if key_device is not None and claimed is not None and claimed != key_device:
         return Outcome(403, f"this key speaks for device {key_device!r}, not {claimed!r}")
     device = key_device or claimed
-    if device and (refusal := _limited("edge-device", device, settings.EDGE_RATE_PER_DEVICE)):
-        return refusal
+    if device:
+        limits.append(ratelimit.Limit("edge-device", device, _rate(settings.EDGE_RATE_PER_DEVICE)))
+    if over := _limited(limits):
+        return over
     try:
         return Outcome(200, "", dict(endpoint.handler(data, EdgeContext(key_device=key_device, ip=ip))))
     except EdgeRefusal as refusal:
         return Outcome(refusal.status, refusal.msg)
+
+
+_KEY_REQUIRED = "a device key is required: Authorization: Bearer <key> or X-Device-Key"
+_rate = ratelimit.Rate.parse
 
 
 def _reject_constant(name: str) -> float:

@@ -12,6 +12,7 @@ from vsp.fields import (
     EventTimeField,
     FiniteFloatField,
     JSONObjectField,
+    ShallowFieldCopies,
     SnapshotImageField,
     SnapshotReferenceField,
     StrictCharField,
@@ -19,7 +20,7 @@ from vsp.fields import (
 )
 
 
-class EdgeReportSerializer(BlankIsNoneMixin, serializers.Serializer):
+class EdgeReportSerializer(ShallowFieldCopies, BlankIsNoneMixin, serializers.Serializer):
     """``POST /api/ai/alert/edge/report`` (CONTRACT §3); unknown fields are ignored."""
 
     alarm_id = StrictCharField(max_length=64, validators=[alarm_id_validator])
@@ -45,7 +46,7 @@ class EdgeReportSerializer(BlankIsNoneMixin, serializers.Serializer):
         return attrs
 
 
-class EdgeResolveSerializer(BlankIsNoneMixin, serializers.Serializer):
+class EdgeResolveSerializer(ShallowFieldCopies, BlankIsNoneMixin, serializers.Serializer):
     """``POST /api/ai/alert/edge/resolve`` (CONTRACT §3)."""
 
     alarm_id = StrictCharField(max_length=64, validators=[alarm_id_validator])
@@ -55,7 +56,7 @@ class EdgeResolveSerializer(BlankIsNoneMixin, serializers.Serializer):
     resolve_type = StrictCharField(max_length=32, required=False, allow_blank=True, allow_null=True)
 
 
-class HeartbeatSerializer(serializers.Serializer):
+class HeartbeatSerializer(ShallowFieldCopies, serializers.Serializer):
     """``POST /api/ai/device/heartbeat``."""
 
     device_id = StrictCharField(max_length=64)

@@ -6,9 +6,15 @@ set -euo pipefail
 python="${PYTHON:-python3}"
 packages=()
 # --browser: also Debian's Chromium, which the browser tests drive through Playwright.
-if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null 2>&1; then
-  packages+=(chromium)
-fi
+# --serve: nginx (the proxy of the serving set) and envsubst (which fills in its configuration).
+# --all: both.
+case "${1:-}" in --browser|--all) command -v chromium >/dev/null 2>&1 || packages+=(chromium) ;; esac
+case "${1:-}" in
+  --serve|--all)
+    command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || packages+=(nginx-light)
+    command -v envsubst >/dev/null 2>&1 || packages+=(gettext-base)
+    ;;
+esac
 # Debian's own Python ships venv/ensurepip separately.
 "$python" -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
 if ! { command -v pkg-config >/dev/null 2>&1 && { pkg-config --exists mysqlclient || pkg-config --exists libmariadb; }; }; then

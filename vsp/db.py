@@ -1,10 +1,10 @@
-"""Model fields shared by the apps."""
+"""Model fields shared by the apps, and the one-row insert the ingest path uses."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import models
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 
@@ -22,3 +22,39 @@ class IdentifierField(models.CharField):
         if connection.vendor == "mysql" and not params.get("collation"):
             params["collation"] = "utf8mb4_bin"
         return params
+
+
+class Insert:
+    """Insert one ``model`` row per call with a statement built once: for the inserts every report makes.
+
+    The ORM compiles an INSERT afresh for each save, and that was a third of the CPU an edge report
+    cost. Values pass through each field's ``pre_save`` and ``get_db_prep_save`` as in the ORM's own
+    insert, so defaults, ``auto_now_add`` and JSON behave the same; an auto primary key is read back.
+    No model signals are sent: these models have no receivers.
+    """
+
+    def __init__(self, model: type[models.Model]) -> None:
+        meta = model._meta
+        self.table = meta.db_table
+        self.auto_field = meta.auto_field
+        self.fields = [field for field in meta.concrete_fields if field is not meta.auto_field]
+        self._sql: dict[str, str] = {}
+
+    def sql(self, connection: BaseDatabaseWrapper) -> str:
+        if connection.vendor not in self._sql:
+            quote = connection.ops.quote_name
+            columns = ", ".join(quote(field.column) for field in self.fields)
+            values = ", ".join(["%s"] * len(self.fields))
+            self._sql[connection.vendor] = f"INSERT INTO {quote(self.table)} ({columns}) VALUES ({values})"
+        return self._sql[connection.vendor]
+
+    def __call__(self, instance: models.Model, using: str = DEFAULT_DB_ALIAS) -> None:
+        connection = connections[using]
+        params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in self.fields]
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql(connection), params)
+            if self.auto_field is not None:
+                row_id = connection.ops.last_insert_id(cursor, self.table, self.auto_field.column)
+                setattr(instance, self.auto_field.attname, row_id)
+        instance._state.adding = False
+        instance._state.db = using

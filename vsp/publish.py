@@ -37,6 +37,7 @@ from django.dispatch import receiver
 from django.test.signals import setting_changed
 from django.utils import timezone
 
+from vsp.db import Insert
 from vsp.models import DashboardEvent
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ MESSAGE_TYPE = "broadcast.event"
 FILTER_KEYS = ("alarmLevel", "deviceId", "alarmType")
 
 Message = dict[str, Any]
+
+_insert_event = Insert(DashboardEvent)
 
 
 def dumps(value: Any) -> str:
@@ -73,7 +76,9 @@ def announce(event_type: str, data: dict[str, Any]) -> int:
     Returns its ``seq``. A rollback takes the event back with the change it announced.
     """
     data_json = dumps(data)
-    seq = DashboardEvent.objects.create(type=event_type, data=data_json, created_at=timezone.now()).seq
+    event = DashboardEvent(type=event_type, data=data_json, created_at=timezone.now())
+    _insert_event(event)
+    seq = event.seq
     message = build_message(seq, event_type, data, data_json)
     transaction.on_commit(lambda: publisher.send(message), robust=True)
     return seq

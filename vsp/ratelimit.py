@@ -38,20 +38,63 @@ class Rate:
         return cls(int(match.group(1)), _SECONDS[match.group(2)])
 
 
-def hit(name: str, ident: str, rate: Rate, now: datetime) -> int | None:
-    """Count one event for ``ident``; None if within ``rate``, else seconds until the window ends."""
+@dataclass(frozen=True)
+class Limit:
+    """One limit to count an event against: ``name`` and ``ident`` make the counter, ``rate`` its bound."""
+
+    name: str
+    ident: str
+    rate: Rate
+
+
+@dataclass(frozen=True)
+class Exceeded:
+    limit: Limit
+    retry_after: int
+
+
+# Count against each limit in turn and stop at the first one exceeded, so a refused event is not
+# counted against the limits after it; one round trip for all of them.
+# KEYS: the counters; ARGV: bound and expiry of each, in turn. Returns the 1-based index exceeded, or 0.
+_COUNT_IN_TURN = """
+for i, key in ipairs(KEYS) do
+    local count = redis.call('INCR', key)
+    if count == 1 then redis.call('EXPIRE', key, ARGV[2 * i]) end
+    if count > tonumber(ARGV[2 * i - 1]) then return i end
+end
+return 0
+"""
+
+
+def check(limits: list[Limit], now: datetime) -> Exceeded | None:
+    """Count one event against each of ``limits`` in turn; the first one it exceeds, or None."""
+    if not limits:
+        return None
     timestamp = int(now.timestamp())
-    window = timestamp // rate.seconds
-    key = f"vsp:rl:{name}:{ident}:{window}"
+    keys = [f"vsp:rl:{limit.name}:{limit.ident}:{timestamp // limit.rate.seconds}" for limit in limits]
     cache = caches["default"]
     try:
         if isinstance(cache, RedisCache):
-            count = cache.count(key, rate.seconds + 5)  # one round trip
+            args = [value for limit in limits for value in (limit.rate.count, limit.rate.seconds + 5)]
+            index = cache.run_script(_COUNT_IN_TURN, keys, args) - 1
         else:
-            count = 1 if cache.add(key, 1, timeout=rate.seconds + 5) else cache.incr(key)
+            index = next((i for i, limit in enumerate(limits) if _count(keys[i], limit) > limit.rate.count), -1)
     except Exception as exc:  # the cache being down must not stop ingest
-        logger.warning("rate limit %s not checked, cache unavailable: %s", name, exc)
+        logger.warning("rate limits %s not checked, cache unavailable: %s", [limit.name for limit in limits], exc)
         return None
-    if count <= rate.count:
+    if index < 0:
         return None
-    return max(1, (window + 1) * rate.seconds - timestamp)
+    limit = limits[index]
+    window = timestamp // limit.rate.seconds
+    return Exceeded(limit, max(1, (window + 1) * limit.rate.seconds - timestamp))
+
+
+def _count(key: str, limit: Limit) -> int:
+    cache = caches["default"]
+    return 1 if cache.add(key, 1, timeout=limit.rate.seconds + 5) else int(cache.incr(key))
+
+
+def hit(name: str, ident: str, rate: Rate, now: datetime) -> int | None:
+    """Count one event for ``ident``; None if within ``rate``, else seconds until the window ends."""
+    exceeded = check([Limit(name, ident, rate)], now)
+    return None if exceeded is None else exceeded.retry_after

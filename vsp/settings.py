@@ -69,6 +69,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Edge reports, resolves and heartbeats stop here: the rest serves browsers.
+    "edge.middleware.EdgeShortcutMiddleware",
     "vsp.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -103,6 +105,11 @@ TEMPLATES = [
 # ---------------------------------------------------------------------------
 
 DATABASES = {"default": database_config("DATABASE_URL", str(DATA_DIR / "vsp.sqlite3"))}
+# Seconds a request thread keeps its database connection. 0 (a connection per request) under ASGI,
+# where any thread may run a request and persistent connections pile up to MySQL's limit; the web
+# process's fixed thread pool (vsp/gunicorn.py) sets it, and a kept connection is checked before reuse.
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 0, minimum=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = redis_url("REDIS_URL")
