@@ -30,14 +30,15 @@ setup: $(STAMP)
 
 # The embedded default: no DATABASE_URL/REDIS_URL needed. DEBUG is on so the
 # shipped secret key and the demo account are accepted; see README for production.
+# One uvicorn process serves HTTP and WebSockets and hands events to its own sockets in memory.
 run: export DEBUG ?= 1
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_demo_user
 	@echo "Serving on http://127.0.0.1:$(PORT)/  (admin: /admin/, API docs: /docs, health: /health)"
-	$(BIN)/daphne -b $(HOST) -p $(PORT) vsp.asgi:application
+	$(BIN)/uvicorn vsp.asgi:application --host $(HOST) --port $(PORT) --lifespan off --no-access-log
 
-# The production process set on one port (README "Processes"): nginx in front of gunicorn (all HTTP)
+# The production process set on one port (README "Processes"): nginx in front of granian (all HTTP)
 # and uvicorn (WebSockets only), the device watcher and the snapshot retries, run by honcho from the
 # Procfile. It reads the production environment (DATABASE_URL, REDIS_URL, SECRET_KEY, ...); each
 # port gets its own socket directory, so two sets can run side by side.

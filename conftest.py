@@ -104,7 +104,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def run_server(extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run the service under daphne, as in production, against the test database; yield its base URL."""
+    """Run the service in one uvicorn process (HTTP and sockets, as make run) on the test database; yield its URL."""
     port = free_port()
     env = {
         **os.environ,
@@ -114,8 +114,9 @@ def run_server(extra_env: dict[str, str] | None = None) -> Iterator[str]:
         "LOG_LEVEL": "warning",
         **(extra_env or {}),
     }
+    command = [sys.executable, "-m", "uvicorn", "vsp.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "vsp.asgi:application"],
+        [*command, "--lifespan", "off", "--log-level", "warning"],
         cwd=Path(__file__).parent,
         env=env,
     )
@@ -124,7 +125,7 @@ def run_server(extra_env: dict[str, str] | None = None) -> Iterator[str]:
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"daphne exited with {process.returncode}")
+                raise RuntimeError(f"uvicorn exited with {process.returncode}")
             try:
                 httpx.get(f"{base_url}/health", timeout=1)
                 break
@@ -153,6 +154,6 @@ def cos_fake() -> Iterator[Any]:
 
 @pytest.fixture
 def server(transactional_db: None) -> Iterator[str]:
-    """The service in a daphne process of its own, sharing the test database."""
+    """The service in a uvicorn process of its own, sharing the test database."""
     with run_server() as base_url:
         yield base_url

@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels (served by daphne)."""
+"""ASGI entry point: WebSockets through Channels (the ws processes), and HTTP too for ``make run``."""
 
 import os
 

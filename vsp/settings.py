@@ -46,7 +46,6 @@ DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var")))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -177,7 +176,7 @@ SNAPSHOT_ROOT = DATA_DIR / "snapshots"
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL").rstrip("/")
 
 # ---------------------------------------------------------------------------
-# Static files (admin, Swagger UI) served by WhiteNoise, also under daphne.
+# Static files (admin, Swagger UI) served by WhiteNoise, from the web process (and make run).
 # ---------------------------------------------------------------------------
 
 STATIC_URL = "static/"

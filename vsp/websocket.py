@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import OriginValidator
+from channels.sessions import CookieMiddleware
 from django.conf import settings
+from django.contrib.auth import get_user
 from django.contrib.auth.models import User
 
 from vsp.compat.authentication import dev_user, gateway_login, pick_token
@@ -42,19 +45,26 @@ def _resolve_user(scope: dict[str, Any]) -> User | None:
     return user_for_token(token) if token else None
 
 
-class TokenAuthMiddleware(BaseMiddleware):
-    """Sets ``scope["user"]`` from the compat API's credentials, per AUTH_MODE.
+def _session_user(scope: dict[str, Any]) -> Any:
+    """The user of the admin session whose cookie the handshake carries (AnonymousUser if none)."""
+    session_key = scope.get("cookies", {}).get(settings.SESSION_COOKIE_NAME)
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    # Django's own lookup (backend, session hash) reads nothing of a request but its session.
+    return get_user(SimpleNamespace(session=session))  # type: ignore[arg-type]
 
-    Sits inside Channels' session middleware: a staff member logged in to
-    admin (the live page) is recognised by the session cookie; a token, when
-    valid, takes precedence.
+
+class DashboardAuthMiddleware(BaseMiddleware):
+    """Sets ``scope["user"]``: the compat API's credentials per AUTH_MODE, else the admin session.
+
+    A staff member logged in to admin (the live page) is recognised by the
+    session cookie; a token, when valid, takes precedence. Both are looked up
+    in one trip to a database thread, and the session is only read: unlike
+    Channels' session middleware, nothing wraps the socket's sends.
     """
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        user = await database_sync_to_async(_resolve_user)(scope)
-        if user is not None:
-            scope = {**scope, "user": user}
-        return await super().__call__(scope, receive, send)
+        user = await database_sync_to_async(lambda: _resolve_user(scope) or _session_user(scope))()
+        return await super().__call__({**scope, "user": user}, receive, send)
 
 
 class BrowserOriginValidator(OriginValidator):
@@ -72,4 +82,4 @@ def allowed_origins() -> list[str]:
 
 
 def websocket_stack(inner: Any) -> Any:
-    return BrowserOriginValidator(AuthMiddlewareStack(TokenAuthMiddleware(inner)), allowed_origins())
+    return BrowserOriginValidator(CookieMiddleware(DashboardAuthMiddleware(inner)), allowed_origins())
