@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from rest_framework import serializers
@@ -28,18 +29,35 @@ class CompatRepresentation(serializers.Serializer):
     # Native field name → compat name, where plain camelCase is not what the frontend expects.
     renames: dict[str, str] = {}
 
-    def to_representation(self, instance: Any) -> dict[str, Any]:
-        data: dict[str, Any] = {}
+    @cached_property
+    def _compat_plan(self) -> list[tuple[str, serializers.Field, str | None, bool]]:
+        """(key, field, attribute to read directly or None, is a time) per field, worked out once per instance.
+
+        Events share one instance per process (``alarms.events``), so the per-call work is the reading.
+        """
+        plan = []
         for field in self._readable_fields:
             name = field.field_name or ""
-            key = self.renames.get(name) or camel(name)
-            try:
-                attribute = field.get_attribute(instance)
-            except serializers.SkipField:
-                continue
+            attrs = field.source_attrs
+            direct = attrs[0] if len(attrs) == 1 and not isinstance(field, serializers.SerializerMethodField) else None
+            plan.append(
+                (self.renames.get(name) or camel(name), field, direct, isinstance(field, serializers.DateTimeField))
+            )
+        return plan
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for key, field, direct, is_time in self._compat_plan:
+            if direct is not None:
+                attribute = getattr(instance, direct, None)
+            else:
+                try:
+                    attribute = field.get_attribute(instance)
+                except serializers.SkipField:
+                    continue
             if attribute is None:
                 data[key] = None
-            elif isinstance(field, serializers.DateTimeField):
+            elif is_time:
                 data[key] = epoch_ms(attribute)
             else:
                 data[key] = field.to_representation(attribute)
