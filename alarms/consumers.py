@@ -96,8 +96,7 @@ def _catchup_events(after_seq: int) -> tuple[int, list[DashboardEvent], bool]:
     limit = settings.WEBSOCKET_CATCHUP_LIMIT
     rows = list(DashboardEvent.objects.filter(seq__gt=after_seq).order_by("seq")[: limit + 1])
     if not rows:
-        latest = DashboardEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
-        return max(latest, after_seq), [], False
+        return max(DashboardEvent.latest_seq(), after_seq), [], False
     pruned = rows[0].seq > after_seq + 1 and not DashboardEvent.objects.filter(seq__lte=after_seq).exists()
     kept = rows[:limit]
     return kept[-1].seq, kept, len(rows) > limit or pruned

@@ -8,19 +8,19 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 
 from alarms import events
 from alarms.models import AlarmEvent
 from vsp.compat.dicts import LABELS
-from vsp.compat.representation import epoch_ms
+from vsp.models import DashboardEvent
 
 
 @staff_member_required
 def live(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("alarms.view_alarmevent"):
         raise PermissionDenied
-    now = timezone.now()
+    # The page catches up from this event on: read before the alarms, so nothing falls between the two.
+    seq = DashboardEvent.latest_seq()
     latest = AlarmEvent.objects.with_device_name().order_by("-created_at", "-alarm_id")[: settings.LIVE_INITIAL_ALARMS]
     config = {
         "socketPath": "/ws/alerts",
@@ -28,8 +28,9 @@ def live(request: HttpRequest) -> HttpResponse:
         "labels": LABELS,
         "timeZone": settings.TIME_ZONE,
         "maxRows": settings.LIVE_MAX_ROWS,
-        # Catch up from the moment the page was built, even when it opened with no alarms.
-        "renderedAt": epoch_ms(now),
+        "seq": seq,
+        # How long a skipped event number may be late before the page asks for it.
+        "gapWaitMs": settings.LIVE_GAP_WAIT_MS,
     }
     return render(
         request, "alarms/live.html", {"alarms": [events.alarm_data(alarm) for alarm in latest], "config": config}

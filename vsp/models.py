@@ -63,3 +63,8 @@ class DashboardEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.type}"
+
+    @classmethod
+    def latest_seq(cls) -> int:
+        """The number of the newest event stored (0 when there is none)."""
+        return cls.objects.order_by("-seq").values_list("seq", flat=True).first() or 0

@@ -278,6 +278,8 @@ WEBSOCKET_CATCHUP_LIMIT = 200
 # The live page opens with this many recent alarms and keeps at most LIVE_MAX_ROWS on screen.
 LIVE_INITIAL_ALARMS = 50
 LIVE_MAX_ROWS = 500
+# Events commit out of order by a few milliseconds; a number still missing after this is asked for.
+LIVE_GAP_WAIT_MS = 1500
 # A handling remark is a note, not a report.
 HANDLE_REMARK_MAX_LENGTH = 2000
 

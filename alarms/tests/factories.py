@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from alarms.models import AlarmEvent, AlarmEventExt, SnapshotStatus
 from devices.models import EdgeDevice
+from vsp.models import DashboardEvent
 
 _sequence = itertools.count(1)
 
@@ -57,3 +59,12 @@ def report_payload(**overrides: Any) -> dict[str, Any]:
 def aware(text: str) -> datetime:
     """A local (TIME_ZONE) wall-clock time as an aware datetime."""
     return timezone.make_aware(datetime.fromisoformat(text))
+
+
+def lost_event(alarm_id: str) -> int:
+    """An alarm whose event was stored but whose message never went out (Redis down at commit, say); its seq."""
+    from alarms import events  # not at the top: the factories serve tests that import no service
+
+    alarm = make_alarm(alarm_id=alarm_id, device_id="cam-lost")
+    data = json.dumps(events.alarm_data(alarm))
+    return DashboardEvent.objects.create(type=events.ALARM_CREATED, data=data, created_at=timezone.now()).seq

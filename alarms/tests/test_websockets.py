@@ -18,7 +18,7 @@ from django.utils import timezone
 from alarms import events, services
 from alarms.models import AlarmEvent
 from alarms.serializers import AlarmCompatSerializer
-from alarms.tests.factories import aware, make_alarm, make_device, report_payload
+from alarms.tests.factories import aware, lost_event, make_alarm, make_device, report_payload
 from conftest import make_user
 from devices import events as device_events
 from devices.models import EdgeDevice
@@ -297,6 +297,94 @@ async def test_a_long_absence_is_told_to_reload(token: str, settings: Any) -> No
     first = await communicator.receive_json_from(timeout=5)
     assert (len(first["data"]["alarms"]), first["data"]["truncated"]) == (2, True)
     await communicator.disconnect()
+
+
+# --- sequence numbers and catching up by them -------------------------------------
+
+
+async def frames(communicator: WebsocketCommunicator, count: int) -> list[dict[str, Any]]:
+    return [await communicator.receive_json_from(timeout=5) for _ in range(count)]
+
+
+async def test_frames_are_numbered_in_order_and_a_reconnect_catches_up_by_number(token: str) -> None:
+    await sync_to_async(make_device)("cam-01", status=EdgeDevice.Status.ONLINE)
+    live = await open_socket(f"/ws/alerts?token={token}")
+    for number in range(3):
+        await sync_to_async(report)(f"SEQ-{number}")
+    received = await frames(live, 3)
+    seqs = [frame["seq"] for frame in received]
+    assert seqs == sorted(seqs)
+    assert len(set(seqs)) == 3
+
+    # A dashboard that saw only the first one reconnects: it gets the other two, oldest first, as they were sent.
+    back = await open_socket(f"/ws/alerts?token={token}&after_seq={seqs[0]}")
+    catchup = await back.receive_json_from(timeout=5)
+    assert catchup["type"] == "alarm.catchup"
+    assert catchup["seq"] == seqs[2]
+    assert catchup["data"]["truncated"] is False
+    assert [(event["seq"], event["type"]) for event in catchup["data"]["events"]] == [
+        (seqs[1], "alarm.created"), (seqs[2], "alarm.created")
+    ]  # fmt: skip
+    assert catchup["data"]["events"][1]["data"] == received[2]["data"]
+    await live.disconnect()
+    await back.disconnect()
+
+
+async def test_a_dashboard_that_sees_a_gap_asks_for_it_on_the_socket(token: str) -> None:
+    await sync_to_async(make_device)("cam-01", status=EdgeDevice.Status.ONLINE)
+    communicator = await open_socket(f"/ws/alerts?token={token}")
+    await sync_to_async(report)("GAP-1")
+    before = await communicator.receive_json_from(timeout=5)
+    missed = await sync_to_async(lost_event)("GAP-2")
+    await sync_to_async(report)("GAP-3")
+    after = await communicator.receive_json_from(timeout=5)
+    assert after["seq"] > missed > before["seq"]  # the client sees a number skipped
+
+    await communicator.send_json_to({"type": "catchup", "after_seq": before["seq"]})
+    catchup = await communicator.receive_json_from(timeout=5)
+    assert catchup["type"] == "alarm.catchup"
+    assert [event["data"]["alarmId"] for event in catchup["data"]["events"]] == ["GAP-2", "GAP-3"]
+    assert catchup["seq"] == after["seq"]
+    # A request it cannot read is ignored, and the socket stays open.
+    await communicator.send_to(text_data='{"type": "catchup", "after_seq": "soon"}')
+    await communicator.send_to(text_data="ping")
+    assert await communicator.receive_from(timeout=1) == "pong"
+    await communicator.disconnect()
+
+
+async def test_catching_up_by_number_honours_the_filter_and_yudaos_envelope(token: str) -> None:
+    await sync_to_async(make_device)("cam-01", status=EdgeDevice.Status.ONLINE)
+    await sync_to_async(report)("FS-1", alarm_level=1)
+    await sync_to_async(report)("FS-2", alarm_level=4)
+    communicator = await open_socket(f"/infra/ws?token={token}&level=1&after_seq=0")
+    catchup = await communicator.receive_json_from(timeout=5)
+    assert set(catchup) == {"type", "seq", "content"}
+    content = json.loads(catchup["content"])
+    assert [event["data"]["alarmId"] for event in content["events"]] == ["FS-1"]
+    assert catchup["seq"] == await sync_to_async(DashboardEvent.latest_seq)()
+    await communicator.disconnect()
+
+
+async def test_events_no_longer_kept_or_too_many_mean_reload(token: str, settings: Any) -> None:
+    for number in range(4):
+        await sync_to_async(lost_event)(f"OLD-{number}")
+    first = await sync_to_async(DashboardEvent.objects.order_by("seq").first)()
+    assert first is not None
+    await sync_to_async(DashboardEvent.objects.filter(seq=first.seq).delete)()  # pruned
+
+    pruned = await open_socket(f"/ws/alerts?token={token}&after_seq={first.seq - 1}")
+    assert (await pruned.receive_json_from(timeout=5))["data"]["truncated"] is True
+    settings.WEBSOCKET_CATCHUP_LIMIT = 2
+    many = await open_socket(f"/ws/alerts?token={token}&after_seq={first.seq}")
+    catchup = await many.receive_json_from(timeout=5)
+    assert (len(catchup["data"]["events"]), catchup["data"]["truncated"]) == (2, True)
+    await pruned.disconnect()
+    await many.disconnect()
+
+
+async def test_a_bad_sequence_number_is_refused(token: str) -> None:
+    connected, code = await socket(f"/ws/alerts?token={token}&after_seq=-1").connect(timeout=5)
+    assert (connected, code) == (False, 4400)
 
 
 # --- the channel layer failing ------------------------------------------------------

@@ -1,5 +1,6 @@
-// Live alarm page: renders alarms as they arrive over /ws/alerts, reconnects by itself
-// and catches up on what it missed. Plain script, no build step.
+// Live alarm page: renders alarms as they arrive over /ws/alerts, reconnects by itself and catches up
+// on what it missed, by the events' sequence numbers: after a reconnect, or when a number is skipped
+// and has not arrived a moment later. Plain script, no build step.
 (function () {
   "use strict";
 
@@ -8,7 +9,13 @@
   const statusElement = document.getElementById("live-status");
   const soundBox = document.getElementById("live-sound");
   const rows = new Map(); // alarmId -> <tr>
-  let newestCreateTime = config.renderedAt;
+  // Sequence numbers: the highest applied, every one applied lately, and how far catch-ups have looked.
+  let lastSeq = config.seq;
+  let settledUpTo = config.seq;
+  const seen = new Set();
+  let gapTimer = null;
+  let socket = null;
+  let recovering = false; // after a reconnect or a gap, until the catch-up is in
   let retryDelay = 1000;
   // Times as staff read them everywhere else: in the service's TIME_ZONE.
   const timeFormat = new Intl.DateTimeFormat(undefined, {
@@ -78,7 +85,6 @@
   }
 
   function show(alarm, fresh) {
-    newestCreateTime = Math.max(newestCreateTime, alarm.createTime || 0);
     const row = render(alarm, fresh);
     const existing = rows.get(alarm.alarmId);
     if (existing) {
@@ -113,27 +119,73 @@
     statusElement.textContent = text;
   }
 
+  // One event, live or from a catch-up; applying one twice changes nothing.
+  function apply(type, data, fresh) {
+    if (type === "alarm.created") {
+      show(data, fresh);
+      if (fresh && data.alarmLevel <= 2) beep();
+    } else if (type.startsWith("alarm.") && rows.has(data.alarmId)) {
+      show(data, false);
+    }
+  }
+
+  // Record an event's number; false if it was applied already.
+  function note(seq) {
+    if (seen.has(seq)) return false;
+    seen.add(seq);
+    if (seq > lastSeq + 1 && !gapTimer) {
+      // A number was skipped: it may only be late (transactions commit out of order), so wait a moment.
+      gapTimer = setTimeout(checkGap, config.gapWaitMs);
+    }
+    lastSeq = Math.max(lastSeq, seq);
+    if (seen.size > 5000) seen.forEach((old) => { if (old < lastSeq - 2500) seen.delete(old); });
+    return true;
+  }
+
+  function missing() {
+    for (let seq = settledUpTo + 1; seq <= lastSeq; seq++) if (!seen.has(seq)) return seq;
+    return null;
+  }
+
+  function checkGap() {
+    gapTimer = null;
+    const first = missing();
+    if (first === null) { settledUpTo = lastSeq; return; }
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      recovering = true;
+      setStatus("catching-up", "catching up…");
+      socket.send(JSON.stringify({ type: "catchup", after_seq: first - 1 }));
+    }
+  }
+
+  function caughtUp(frame) {
+    if (frame.data.truncated) { window.location.reload(); return; }
+    (frame.data.events || []).forEach((event) => { if (note(event.seq)) apply(event.type, event.data, true); });
+    (frame.data.alarms || []).forEach((alarm) => show(alarm, true));
+    // Everything stored up to frame.seq is now here; a number still missing below it was never stored.
+    settledUpTo = Math.max(settledUpTo, frame.seq || 0);
+    setStatus("live", recovering ? "caught up" : "live");
+    recovering = false;
+  }
+
   function connect() {
     const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    const socket = new WebSocket(scheme + window.location.host + config.socketPath + "?since=" + newestCreateTime);
+    socket = new WebSocket(scheme + window.location.host + config.socketPath + "?after_seq=" + lastSeq);
     socket.onopen = () => {
       retryDelay = 1000;
-      setStatus("live", "live");
+      if (recovering) setStatus("catching-up", "catching up…");
     };
     socket.onmessage = (message) => {
       if (message.data === "pong") return;
       const frame = JSON.parse(message.data);
       if (frame.type === "alarm.catchup") {
-        frame.data.alarms.forEach((alarm) => show(alarm, true));
-        if (frame.data.truncated) window.location.reload();
-      } else if (frame.type === "alarm.created") {
-        show(frame.data, true);
-        if (frame.data.alarmLevel <= 2) beep();
-      } else if (frame.type.startsWith("alarm.")) {
-        if (rows.has(frame.data.alarmId)) show(frame.data, false);
+        caughtUp(frame);
+      } else if (frame.seq === undefined || note(frame.seq)) {
+        apply(frame.type, frame.data, true);
       }
     };
     socket.onclose = () => {
+      recovering = true;
       setStatus("reconnecting", "reconnecting…");
       setTimeout(connect, retryDelay);
       retryDelay = Math.min(retryDelay * 2, 15000);

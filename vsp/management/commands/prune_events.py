@@ -23,14 +23,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, hours: int, **options: Any) -> None:
         cutoff = timezone.now() - timedelta(hours=hours)
+        # The newest event always stays: it is the number a page opened now catches up from.
+        old = DashboardEvent.objects.filter(created_at__lt=cutoff, seq__lt=DashboardEvent.latest_seq())
         deleted = 0
-        while True:
-            batch = list(
-                DashboardEvent.objects.filter(created_at__lt=cutoff)
-                .order_by("seq")
-                .values_list("seq", flat=True)[:BATCH]
-            )
-            if not batch:
-                break
+        while batch := list(old.order_by("seq").values_list("seq", flat=True)[:BATCH]):
             deleted += DashboardEvent.objects.filter(seq__in=batch).delete()[0]
         self.stdout.write(f"deleted {deleted} dashboard event(s) older than {cutoff:%Y-%m-%d %H:%M}")
