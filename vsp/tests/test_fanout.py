@@ -41,8 +41,10 @@ async def test_an_outbox_that_cannot_write_is_closed_without_holding_up_the_othe
         closes.append(event)
 
     hub = Hub()
-    frames = {"accepts": lambda m: m["alerts_frame"], "limit": 5}
-    good, bad = Outbox(reading, **frames), Outbox(stuck, **frames)
+    def alerts(queued: dict[str, Any]) -> str:
+        return str(queued["alerts_frame"])
+
+    good, bad = Outbox(reading, accepts=alerts, limit=5), Outbox(stuck, accepts=alerts, limit=5)
     hub.outboxes |= {good, bad}
     good.start()
     bad.start()
