@@ -41,6 +41,7 @@ async def test_an_outbox_that_cannot_write_is_closed_without_holding_up_the_othe
         closes.append(event)
 
     hub = Hub()
+
     def alerts(queued: dict[str, Any]) -> str:
         return str(queued["alerts_frame"])
 
