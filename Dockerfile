@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 #
-# VSP alarm platform: one image, served by daphne (HTTP + WebSockets).
+# VSP alarm platform: one image for every process of the set (README "Processes"): by default the web
+# process (granian, all HTTP); `scripts/serve/ws` for the sockets, `python manage.py ...` for the rest.
+# docker-compose.yml puts nginx in front of them on one port.
 #
 #   docker build -t vsp-web .
 #   docker run -e SECRET_KEY=... -e DATABASE_URL=mysql://... -e REDIS_URL=redis://... -p 8000:8000 vsp-web
@@ -86,4 +88,5 @@ HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
 # The entrypoint applies migrations when the command is the server, then
 # execs it; any other command (manage.py createsuperuser, a shell) runs as is.
 ENTRYPOINT ["/app/docker/entrypoint.sh"]
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "vsp.asgi:application"]
+ENV WEB_BIND=0.0.0.0:8000
+CMD ["scripts/serve/web"]

@@ -26,19 +26,31 @@ def compose(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_compose_accepts_the_file_and_wires_web_to_mysql_and_redis() -> None:
+def test_compose_runs_the_process_set_behind_one_port_wired_to_mysql_and_redis() -> None:
     result = compose("config", "--format", "json", SECRET_KEY="from-the-operator")
     assert result.returncode == 0, result.stderr
 
     services = json.loads(result.stdout)["services"]
-    assert set(services) == {"mysql", "redis", "web", "watcher"}
-    assert services["watcher"]["command"] == ["python", "manage.py", "watch_devices"]
+    assert set(services) == {"mysql", "redis", "web", "ws", "proxy", "watcher", "snapshots"}
+    # The same launchers as the Procfile (and make serve).
+    procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if ": " in line)
+    for name in ("web", "ws"):
+        assert services[name]["command"] == [procfile[name]]
+    assert services["watcher"]["command"] == procfile["watcher"].split()
+    assert services["snapshots"]["command"] == procfile["snapshots"].split()
     web = services["web"]
     assert web["environment"]["SECRET_KEY"] == "from-the-operator"
     assert web["environment"]["DATABASE_URL"].startswith("mysql://vsp:")
-    assert web["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    assert services["ws"]["environment"]["REDIS_URL"] == web["environment"]["REDIS_URL"] == "redis://redis:6379/0"
     assert web["depends_on"]["mysql"]["condition"] == "service_healthy"
-    assert web["ports"][0]["target"] == 8000
+    # Only the proxy is published; it routes with the template make serve uses.
+    assert [name for name, service in services.items() if service.get("ports")] == ["proxy"]
+    proxy = services["proxy"]
+    assert proxy["ports"][0]["target"] == 8000
+    assert proxy["environment"] == {
+        "PROXY_LISTEN": "8000", "WEB_UPSTREAM": "web:8000", "WS_UPSTREAM": "ws:8001", "PROXY_MAX_BODY": "16m"
+    }  # fmt: skip
+    assert proxy["volumes"][0]["source"] == str(ROOT / "scripts/serve/nginx.conf.template")
 
 
 def test_the_mqtt_profile_adds_the_broker_and_the_bridge() -> None:
