@@ -13,11 +13,12 @@ from whitenoise.middleware import WhiteNoiseMiddleware
 class StaticFilesMiddleware(WhiteNoiseMiddleware):
     """WhiteNoise that can sit in Django's async middleware chain.
 
-    WhiteNoise's own middleware is sync-only, so under ASGI Django hops from
-    the event loop to a thread and back around it on every request, static or
-    not; measured under daphne that cost about 4 ms of CPU per request, ten
-    times the rest of a small request. Without autorefresh (DEBUG off) a
-    lookup is a dict access, safe on the event loop.
+    WhiteNoise's own middleware is sync-only, so under ASGI (``make run``)
+    Django hops from the event loop to a thread and back around it on every
+    request, static or not; measured under an ASGI server that cost about 4 ms
+    of CPU per request, ten times the rest of a small request. Without
+    autorefresh (DEBUG off) a lookup is a dict access, safe on the event loop.
+    The web process (WSGI) takes the sync path.
     """
 
     sync_capable = True
