@@ -36,7 +36,7 @@ from alarms.models import (
 )
 from devices.models import EdgeDevice
 from devices.services import record_sign_of_life
-from vsp.db import Insert
+from vsp.db import Insert, is_duplicate_key
 from vsp.images import SnapshotImage
 
 logger = logging.getLogger(__name__)
@@ -123,24 +123,32 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
     now = now or timezone.now()
 
     def attempt() -> ReportResult:
-        try:
-            with transaction.atomic():
-                alarm = AlarmEvent(
-                    alarm_id=report.alarm_id,
-                    alarm_type=report.alarm_type,
-                    device_id=report.device_id,
-                    scene_id=report.scene_id,
-                    event_time=report.event_time,
-                    alarm_level=report.alarm_level,
-                    snapshot_url=report.snapshot_url,
-                    snapshot_status=_snapshot_status(report),
-                    confidence_score=report.confidence_score,
-                    source=report.source,
-                )
-                image = report.snapshot_image
-                if image is not None:
-                    alarm.snapshot_url = snapshots.snapshot_key(alarm, image.extension)
+        alarm = AlarmEvent(
+            alarm_id=report.alarm_id,
+            alarm_type=report.alarm_type,
+            device_id=report.device_id,
+            scene_id=report.scene_id,
+            event_time=report.event_time,
+            alarm_level=report.alarm_level,
+            snapshot_url=report.snapshot_url,
+            snapshot_status=_snapshot_status(report),
+            confidence_score=report.confidence_score,
+            source=report.source,
+        )
+        image = report.snapshot_image
+        if image is not None:
+            alarm.snapshot_url = snapshots.snapshot_key(alarm, image.extension)
+        with transaction.atomic():
+            try:
                 insert_alarm(alarm)
+            except IntegrityError as exc:
+                if not is_duplicate_key(exc):
+                    raise
+                # The primary key decided: the alarm is stored already. Nothing more runs in this transaction.
+                transaction.set_rollback(True)
+                created = False
+            else:
+                created = True
                 if report.ext_data is not None:
                     insert_ext(AlarmEventExt(alarm=alarm, ext_data=report.ext_data))
                 _apply_pending_resolve(alarm)
@@ -153,14 +161,10 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
                     # runs after commit, and the event after it carries the stored snapshot.
                     PendingSnapshot.objects.create(alarm=alarm, data=image.data, attempts=0)
                     transaction.on_commit(functools.partial(_store_then_announce, alarm, image.data), robust=True)
-        except IntegrityError:
-            if not AlarmEvent.objects.filter(pk=report.alarm_id).exists():
-                raise
+        if not created and report.source == AlarmSource.EDGE:
             # A retry from the box: nothing changes, but the box is evidently alive.
-            if report.source == AlarmSource.EDGE:
-                record_sign_of_life(report.device_id, ip=client_ip, now=now)
-            return ReportResult(report.alarm_id, created=False)
-        return ReportResult(report.alarm_id, created=True)
+            record_sign_of_life(report.device_id, ip=client_ip, now=now)
+        return ReportResult(report.alarm_id, created=created)
 
     return _retry_on_deadlock(attempt)
 

@@ -34,9 +34,13 @@ class RedisCache(DjangoRedisCache):
         self._scripts: dict[str, Any] = {}
 
     def run_script(self, script: str, keys: list[str], args: list[Any]) -> Any:
-        """Run a Lua script on the keys (prefixed and versioned as every key of this cache): one round trip."""
+        """Run a Lua script on the keys (prefixed and versioned as every key of this cache): one round trip.
+
+        Keys are not checked for memcached's limits, which Django's own calls do character by character:
+        Redis keys may hold any bytes.
+        """
         client: RedisCacheClient = self._cache  # type: ignore[attr-defined]  # a cached_property of Django's
         registered = self._scripts.get(script)
         if registered is None:
             registered = self._scripts[script] = client.get_client(write=True).register_script(script)
-        return registered(keys=[self.make_and_validate_key(key) for key in keys], args=args)
+        return registered(keys=[self.make_key(key) for key in keys], args=args)

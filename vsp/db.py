@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 
@@ -78,3 +78,14 @@ class Insert:
                 setattr(instance, self.auto_field.attname, row_id)
         instance._state.adding = False
         instance._state.db = using
+
+
+def is_duplicate_key(exc: IntegrityError) -> bool:
+    """Whether an insert failed on a unique key: MySQL's ER_DUP_ENTRY, or SQLite's UNIQUE constraint."""
+    reason = exc.args[0] if exc.args else None
+    return reason == _MYSQL_DUPLICATE_ENTRY or (
+        isinstance(reason, str) and reason.startswith("UNIQUE constraint failed")
+    )
+
+
+_MYSQL_DUPLICATE_ENTRY = 1062
