@@ -64,8 +64,8 @@ def staff_client(admin_user_obj: User) -> APIClient:
     return client
 
 
-@pytest.fixture
-def database_down(transactional_db: None) -> Iterator[None]:
+@contextlib.contextmanager
+def database_unreachable() -> Iterator[None]:
     """Point the default connection at an address where no database listens, then restore it.
 
     The database really is unreachable for the code under test: connecting
@@ -84,6 +84,12 @@ def database_down(transactional_db: None) -> Iterator[None]:
         connection.close()
         connection.settings_dict.clear()
         connection.settings_dict.update(saved)
+
+
+@pytest.fixture
+def database_down(transactional_db: None) -> Iterator[None]:
+    with database_unreachable():
+        yield
 
 
 def _database_url() -> str:

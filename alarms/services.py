@@ -11,13 +11,19 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, OperationalError, connection, transaction
+from django.dispatch import receiver
+from django.test.signals import setting_changed
 from django.utils import timezone
 
 from alarms import events, snapshots
@@ -46,6 +52,44 @@ T = TypeVar("T")
 # Every report makes these inserts; built once (vsp.db.Insert), they skip the ORM's per-save compile.
 insert_alarm = Insert(AlarmEvent)
 insert_ext = Insert(AlarmEventExt)
+
+
+class _StoredRecently:
+    """Ids of alarms this process saw stored in the last few minutes, at most REPORT_REPEATS_REMEMBERED.
+
+    A box that did not get its answer sends the report again, and in a storm that is most of the
+    traffic; such a repeat is answered from here, as the database would answer it (the id is stored),
+    without a transaction. Only ids known to be committed are here: a miss simply asks the database.
+    """
+
+    def __init__(self) -> None:
+        self._ids: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, alarm_id: str) -> bool:
+        stored_at = self._ids.get(alarm_id)
+        return stored_at is not None and time.monotonic() - stored_at < settings.REPORT_REPEATS_REMEMBERED_SECONDS
+
+    def add(self, alarm_id: str) -> None:
+        with self._lock:
+            self._ids[alarm_id] = time.monotonic()
+            self._ids.move_to_end(alarm_id)
+            while len(self._ids) > settings.REPORT_REPEATS_REMEMBERED:
+                self._ids.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._ids.clear()
+
+
+_stored_recently = _StoredRecently()
+
+
+@receiver(setting_changed)
+def _database_or_cache_changed(setting: str, **kwargs: Any) -> None:
+    if setting in ("DATABASES", "CACHES"):  # what this process saw stored was elsewhere
+        _stored_recently.clear()
+
 
 # MySQL error numbers for a transaction the server chose to abort because of a lock conflict.
 _MYSQL_DEADLOCK = 1213
@@ -121,6 +165,8 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
     same transaction, and the device is registered or marked as seen.
     """
     now = now or timezone.now()
+    if report.alarm_id in _stored_recently:
+        return _repeated(report, client_ip=client_ip, now=now)
 
     def attempt() -> ReportResult:
         alarm = AlarmEvent(
@@ -149,6 +195,7 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
                 created = False
             else:
                 created = True
+                transaction.on_commit(functools.partial(_stored_recently.add, report.alarm_id))
                 if report.ext_data is not None:
                     insert_ext(AlarmEventExt(alarm=alarm, ext_data=report.ext_data))
                 _apply_pending_resolve(alarm)
@@ -161,12 +208,19 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
                     # runs after commit, and the event after it carries the stored snapshot.
                     PendingSnapshot.objects.create(alarm=alarm, data=image.data, attempts=0)
                     transaction.on_commit(functools.partial(_store_then_announce, alarm, image.data), robust=True)
-        if not created and report.source == AlarmSource.EDGE:
-            # A retry from the box: nothing changes, but the box is evidently alive.
-            record_sign_of_life(report.device_id, ip=client_ip, now=now)
-        return ReportResult(report.alarm_id, created=created)
+        if not created:
+            _stored_recently.add(report.alarm_id)
+            return _repeated(report, client_ip=client_ip, now=now)
+        return ReportResult(report.alarm_id, created=True)
 
     return _retry_on_deadlock(attempt)
+
+
+def _repeated(report: AlarmReport, *, client_ip: str | None, now: datetime) -> ReportResult:
+    """A report of an alarm already stored: nothing changes, but the box is evidently alive."""
+    if report.source == AlarmSource.EDGE:
+        record_sign_of_life(report.device_id, ip=client_ip, now=now)
+    return ReportResult(report.alarm_id, created=False)
 
 
 def _device_name(report: AlarmReport, *, client_ip: str | None, now: datetime) -> str | None:

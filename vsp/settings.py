@@ -235,6 +235,10 @@ DEVICE_OFFLINE_AFTER = env_int("DEVICE_OFFLINE_AFTER", 90, minimum=10)
 DEVICE_SEEN_WRITE_INTERVAL = 5
 # How often `manage.py watch_devices` looks for boxes that went quiet.
 DEVICE_WATCH_INTERVAL = env_int("DEVICE_WATCH_INTERVAL", 5, minimum=1)
+# A web process answers a box's repeat of a report it saw stored within this long (and among this many)
+# from memory rather than the database: retries are most of the traffic in a storm.
+REPORT_REPEATS_REMEMBERED = 20_000
+REPORT_REPEATS_REMEMBERED_SECONDS = 600
 # Device keys record their last use at most this often.
 DEVICE_KEY_TOUCH_INTERVAL = 60
 # Report, resolve and heartbeat need a device key (Authorization: Bearer / X-Device-Key).

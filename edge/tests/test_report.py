@@ -15,6 +15,7 @@ from django.test import Client
 
 from alarms.models import AlarmEvent, AlarmEventExt, AlarmSource, AlarmStatus, HandleStatus
 from alarms.tests.factories import report_payload
+from conftest import database_unreachable
 from devices.models import EdgeDevice
 
 URL = "/api/ai/alert/edge/report"
@@ -256,6 +257,18 @@ def test_the_database_unavailable_answers_503_so_the_box_retries(database_down: 
 
     assert response.status_code == 503
     assert response.json() == {"code": 503, "msg": "database unavailable, retry later", "data": None}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_repeat_of_a_report_just_stored_is_answered_without_the_database() -> None:
+    stored = post(Client(), report_payload(alarm_id="AGAIN-1"))
+    assert stored.json()["data"] == {"alarm_id": "AGAIN-1", "created": True}
+    with database_unreachable():
+        # The box did not hear the answer and sends it again while the database is away: still the right answer.
+        repeat = post(Client(), report_payload(alarm_id="AGAIN-1"))
+        other = post(Client(), report_payload(alarm_id="AGAIN-2"))
+    assert (repeat.status_code, repeat.json()["data"]) == (200, {"alarm_id": "AGAIN-1", "created": False})
+    assert other.status_code == 503  # an alarm it has not seen stored still needs the database
 
 
 def test_concurrent_identical_reports_create_exactly_one_row(server: str) -> None:
