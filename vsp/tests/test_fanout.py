@@ -61,6 +61,36 @@ async def test_an_outbox_that_cannot_write_is_closed_without_holding_up_the_othe
     await bad.stop()
 
 
+async def test_a_socket_whose_writes_wait_a_while_gets_every_frame_in_order() -> None:
+    # A transport that fills up and drains again: sends wait until it is writable, as the server's do.
+    writable = asyncio.Event()
+    writable.set()
+    written: list[int] = []
+
+    async def send(event: dict[str, Any]) -> None:
+        await writable.wait()
+        written.append(json.loads(event["text"])["seq"])
+        if len(written) % 7 == 0:
+            writable.clear()
+            asyncio.get_running_loop().call_later(0.01, writable.set)
+
+    outbox = Outbox(send, accepts=lambda queued: str(queued["alerts_frame"]), limit=100)
+    outbox.start()
+    await asyncio.sleep(0)
+    for seq in range(1, 61):
+        outbox.offer(message(seq))
+        if seq % 5 == 0:
+            await asyncio.sleep(0.004)
+    for _ in range(100):
+        if len(written) == 60:
+            break
+        await asyncio.sleep(0.01)
+
+    assert written == list(range(1, 61))
+    assert not outbox.closed
+    await outbox.stop()
+
+
 def stalled_client(url: str, token: str) -> socket.socket:
     """A WebSocket client that completes the handshake and then reads nothing, with a tiny receive buffer."""
     host, port = url.removeprefix("http://").split(":")
