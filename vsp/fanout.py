@@ -34,13 +34,7 @@ Send = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
 
 
 class Outbox:
-    """The frames waiting for one socket, written in order; closes the socket if it falls behind.
-
-    A frame for a socket with nothing pending is written at once, in the caller's task: the server's
-    send returns without waiting unless the socket's transport is full, and a task switch per socket
-    per frame was a fifth of a ws process's CPU under 1,000 sockets. A send that must wait, and any
-    frame behind it, is left to this socket's own writer task, so the caller never waits on a client.
-    """
+    """The frames waiting for one socket, written in order by one task; closes the socket if it falls behind."""
 
     def __init__(self, send: Send, *, accepts: Callable[[Message], str | None], limit: int) -> None:
         self._send = send
@@ -48,8 +42,6 @@ class Outbox:
         self._accepts = accepts
         self._limit = limit
         self._frames: collections.deque[str] = collections.deque()
-        # A send started at once that had to wait: (the send, what it waits on), for the writer to finish.
-        self._waiting: tuple[Coroutine[Any, Any, None], Any] | None = None
         self._wakeup: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._closing: asyncio.Future[None] | None = None
@@ -63,10 +55,6 @@ class Outbox:
     def put(self, frame: str, *, first: bool = False) -> None:
         if self.closed:
             return
-        idle = self._wakeup is not None and not self._wakeup.done() and not self._frames and self._waiting is None
-        if idle:
-            self._write_now(frame)
-            return
         if len(self._frames) >= self._limit:
             self._fall_behind()
             return
@@ -74,7 +62,8 @@ class Outbox:
             self._frames.appendleft(frame)
         else:
             self._frames.append(frame)
-        self._wake()
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
 
     def start(self) -> None:
         """Begin writing (after the handshake, and after anything that must go first was put)."""
@@ -88,34 +77,12 @@ class Outbox:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):  # the socket is going away either way
                 await self._writer
-        if self._waiting is not None:
-            self._waiting[0].close()
-            self._waiting = None
-
-    def _write_now(self, frame: str) -> None:
-        send = self._send({"type": "websocket.send", "text": frame})
-        try:
-            waits_on = send.send(None)  # run it up to where it would wait, if anywhere
-        except StopIteration:
-            return  # written
-        except Exception as exc:
-            self._gone(exc)
-            return
-        self._waiting = (send, waits_on)
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)
 
     async def _write(self) -> None:
         frames = self._frames
         loop = asyncio.get_running_loop()
         try:
             while not self.closed:
-                if self._waiting is not None:
-                    await _finish(*self._waiting)
-                    self._waiting = None
                 while frames:
                     await self._send({"type": "websocket.send", "text": frames.popleft()})
                 self._wakeup = loop.create_future()
@@ -149,29 +116,6 @@ class Outbox:
             await self._send({"type": "websocket.close", "code": code, "reason": reason})
         except Exception as exc:  # the client may be gone already
             logger.debug("closing a lagging socket failed: %s", exc)
-
-
-async def _finish(send: Coroutine[Any, Any, None], waits_on: Any) -> None:
-    """Run to its end a coroutine started outside any task that stopped at ``waits_on`` (a future).
-
-    What a task would have done with it, as asyncio's eager tasks (Python 3.12) do: wait for the
-    future, then resume the coroutine, until it returns.
-    """
-    try:
-        while True:
-            # As a task does with a future a coroutine yielded: it is this task's to wait on now.
-            waits_on._asyncio_future_blocking = False
-            try:
-                await waits_on
-            except asyncio.CancelledError:
-                send.close()
-                raise
-            except Exception as exc:
-                waits_on = send.throw(exc)
-                continue
-            waits_on = send.send(None)
-    except StopIteration:
-        return
 
 
 class Hub:
