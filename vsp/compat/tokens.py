@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from vsp.compat.envelope import REFRESH_TOKEN_EXPIRED, REFRESH_TOKEN_INVALID, CompatError
@@ -83,10 +84,10 @@ def revoke(token_value: str) -> None:
 def user_for_token(token_value: str, *, now: datetime | None = None) -> User | None:
     """The active user a live access token (or refresh token) belongs to; None otherwise."""
     now = now or timezone.now()
-    digest = token_digest(token_value)
-    for model in (AccessToken, RefreshToken):
-        token = model.objects.filter(digest=digest, expires_at__gt=now).select_related("user").first()
-        if token is not None:
-            user: User = token.user
-            return user if user.is_active else None
-    return None
+    live = {"digest": token_digest(token_value), "expires_at__gt": now}
+    # One query for both kinds: each socket handshake and compat request runs it.
+    holders = Q(pk__in=AccessToken.objects.filter(**live).values("user_id")) | Q(
+        pk__in=RefreshToken.objects.filter(**live).values("user_id")
+    )
+    user: User | None = User.objects.filter(holders, is_active=True).first()
+    return user
