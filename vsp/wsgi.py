@@ -1,7 +1,8 @@
-"""WSGI entry point: the web process (all HTTP) under gunicorn, behind the proxy (README "Processes")."""
+"""WSGI entry point: the web process (all HTTP) under granian, behind the proxy (README "Processes")."""
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import os
 from collections.abc import Callable, Iterable
@@ -52,3 +53,7 @@ application = forwarded_client(get_wsgi_application(), os.environ.get("FORWARDED
 
 # Refuse to serve a configuration the system checks flag as an error.
 call_command("check")
+
+# What is loaded by now lives as long as the process: keep it out of the garbage collector's full
+# passes, which otherwise walked it all (a ws process paused ~100 ms for each under 500 sockets).
+gc.freeze()
