@@ -17,11 +17,11 @@ that a rollback could take back.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from alarms.models import AlarmEvent
 from alarms.serializers import AlarmCompatSerializer
+from vsp.compat.representation import shared
 from vsp.publish import announce
 
 ALARM_CREATED = "alarm.created"
@@ -30,16 +30,9 @@ ALARM_RESOLVED = "alarm.resolved"
 ALARM_ANALYZED = "alarm.analyzed"
 
 
-@functools.cache
-def _representation() -> AlarmCompatSerializer:
-    # One serializer for every event: DRF builds a ModelSerializer's fields per instance, which costs
-    # more than the whole rest of an event. It holds no per-call state, so threads can share it.
-    return AlarmCompatSerializer()
-
-
 def alarm_data(alarm: AlarmEvent) -> dict[str, Any]:
     """The alarm as events and the compat page carry it; ``device_name`` is read if the alarm has it."""
-    data: dict[str, Any] = _representation().to_representation(alarm)
+    data: dict[str, Any] = shared(AlarmCompatSerializer).to_representation(alarm)
     return data
 
 

@@ -5,24 +5,18 @@ The data is the device as in the compat device page, with today's alarm count.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from devices.models import EdgeDevice
 from devices.serializers import DeviceCompatSerializer
+from vsp.compat.representation import shared
 from vsp.publish import announce
 
 DEVICE_STATUS = "device.status"
 
 
-@functools.cache
-def _representation() -> DeviceCompatSerializer:
-    # Shared, as alarms.events does: DRF would build a ModelSerializer's fields again per instance.
-    return DeviceCompatSerializer()
-
-
 def device_data(device: EdgeDevice) -> dict[str, Any]:
-    data: dict[str, Any] = _representation().to_representation(device)
+    data: dict[str, Any] = shared(DeviceCompatSerializer).to_representation(device)
     return data
 
 

@@ -124,6 +124,9 @@ class Publisher:
         self._last_log = 0.0
 
     def client(self) -> redis.Redis:
+        client = self._client
+        if client is not None:
+            return client
         with self._lock:
             if self._client is None:
                 self._channel = group_channel()
@@ -148,7 +151,10 @@ class Publisher:
         """Send one message to every dashboard now; False if it could not be (counted and logged)."""
         if not settings.REDIS_URL:
             for receive in list(self.local_receivers):
-                receive(message)
+                try:
+                    receive(message)
+                except RuntimeError as exc:  # its event loop has closed: it is going away
+                    logger.debug("a local receiver is gone: %s", exc)
             self._sent()
             return True
         now = time.monotonic()

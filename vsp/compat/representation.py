@@ -62,3 +62,13 @@ class CompatRepresentation(serializers.Serializer):
             else:
                 data[key] = field.to_representation(attribute)
         return data
+
+
+@functools.cache
+def shared(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+    """One instance of a representation for every call in this process.
+
+    DRF builds a ModelSerializer's fields per instance, which costs more than an event's whole
+    representation; ``to_representation`` keeps no per-call state, so threads can share one.
+    """
+    return serializer_class()
