@@ -128,7 +128,15 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             return
         self.outbox = fanout.Outbox(self.base_send, accepts=self.frame_for, limit=settings.WEBSOCKET_SEND_QUEUE)
         # Join before reading the catch-up, so nothing falls between the two (a client may see an event twice).
-        await fanout.hub().join(self.outbox)
+        try:
+            await fanout.hub().join(self.outbox)
+        except TimeoutError:
+            # No event stream to join (Redis away): refused, so the client tries again, and catches up then.
+            logger.warning("refusing a dashboard socket: this process is not subscribed to events")
+            fanout.hub().leave(self.outbox)
+            self.outbox = None
+            await self.close(code=fanout.LAGGING)
+            return
         await self.accept()
         after = params.get("after", [None])[0]
         if after_seq is not None:

@@ -382,6 +382,13 @@ async def test_events_no_longer_kept_or_too_many_mean_reload(token: str, setting
     await many.disconnect()
 
 
+async def test_with_no_event_stream_to_join_the_handshake_is_refused(token: str, settings: Any) -> None:
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"  # the discard port: the subscription cannot be made
+    settings.WEBSOCKET_SUBSCRIBE_TIMEOUT = 0.5
+    connected, code = await socket(f"/ws/alerts?token={token}").connect(timeout=5)
+    assert (connected, code) == (False, 1013)
+
+
 async def test_a_bad_sequence_number_is_refused(token: str) -> None:
     connected, code = await socket(f"/ws/alerts?token={token}&after_seq=-1").connect(timeout=5)
     assert (connected, code) == (False, 4400)
