@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -87,6 +87,10 @@ def process(endpoint: EdgeEndpoint, payload: Any, *, key: str | None, ip: str | 
     except (OperationalError, InterfaceError):
         logger.exception("database unavailable while handling an edge %s", endpoint.name)
         return Outcome(503, "database unavailable, retry later")
+    except IntegrityError:
+        # Validation should have refused it first; a box must not retry what the database will never take.
+        logger.exception("the database refused an edge %s", endpoint.name)
+        return Outcome(400, "the database refused this message's data; it is not stored and will not be")
 
 
 def _process(endpoint: EdgeEndpoint, payload: Any, *, key: str | None, ip: str | None) -> Outcome:

@@ -71,12 +71,26 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+def json_depth(value: Any) -> int:
+    """How deeply objects and arrays nest in ``value`` (a scalar is 0, ``{}`` is 1), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 class JSONObjectField(serializers.JSONField):
-    """A JSON object (not a list or a scalar) whose compact form fits ``max_bytes``."""
+    """A JSON object (not a list or a scalar) whose compact form fits ``max_bytes``, nested at most JSON_MAX_DEPTH."""
 
     default_error_messages = {
         "not_object": "Must be a JSON object.",
         "too_large": "Must serialize to at most {max_bytes} bytes; got {size}.",
+        "too_deep": "Must nest objects and arrays at most {max_depth} levels deep; got {depth}.",
     }
 
     def __init__(self, *, max_bytes: int | None = None, **kwargs: Any) -> None:
@@ -92,6 +106,8 @@ class JSONObjectField(serializers.JSONField):
             raise serializers.ValidationError("Must be valid Unicode text (no lone surrogates).") from None
         if size > self.max_bytes:
             self.fail("too_large", max_bytes=self.max_bytes, size=size)
+        if (depth := json_depth(data)) > settings.JSON_MAX_DEPTH:
+            self.fail("too_deep", max_depth=settings.JSON_MAX_DEPTH, depth=depth)
         return data
 
 
@@ -102,8 +118,8 @@ _SCHEME = re.compile(r"^[A-Za-z][\w+.-]*:")
 _url_validator = URLValidator(schemes=["http", "https"])
 
 
-class SnapshotReferenceField(serializers.CharField):
-    """An http(s) URL, kept as is, or an object key in the snapshot store."""
+class SnapshotReferenceField(StrictCharField):
+    """An http(s) URL, kept as is, or an object key in the snapshot store (a string: ``5`` is no key)."""
 
     default_error_messages = {
         "bad_url": "Must be an http(s) URL or an object key.",

@@ -13,7 +13,7 @@ from vsp.times import TimeFormatError, parse_query_time
 
 
 class QueryTimeField(forms.Field):
-    """A range bound: ISO 8601, ``YYYY-MM-DD HH:MM:SS`` (in TIME_ZONE) or epoch s/ms, 1970-2100."""
+    """A range bound: ISO 8601, ``YYYY-MM-DD HH:MM:SS`` (in TIME_ZONE) or epoch s/ms, 2000-2100 (the edge's window)."""
 
     def to_python(self, value: Any) -> datetime | None:
         if value in EMPTY_VALUES:

@@ -217,6 +217,9 @@ SNAPSHOT_THUMBNAIL_SIZE = (320, 320)
 SNAPSHOT_PRUNE_MAX_FRACTION = 0.5
 # ext_data is kept as the edge sent it; bounding it keeps one alarm row small.
 EXT_DATA_MAX_BYTES = 64 * 1024
+# How deeply ext_data and a heartbeat's info may nest: MariaDB's JSON check refuses 32 levels and more
+# (MySQL 8, 100); a box's detections need a handful.
+JSON_MAX_DEPTH = 20
 # Django's own guard for every other request body.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(EDGE_MAX_BODY_BYTES, 2_621_440)
 

@@ -14,17 +14,16 @@ from datetime import UTC, datetime
 
 from django.utils import timezone
 
-# Outside this window a value is a unit mix-up or a broken clock, not an event time.
+# Outside this window a value is a unit mix-up or a broken clock, not an event time. Query bounds keep
+# to the same window: nothing stored lies outside it.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
-# Query bounds are wider (a range may start "at the beginning"), but stay far from
-# the years 1 and 9999 where date arithmetic overflows.
-QUERY_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 # 10^11 seconds is the year 5138, so anything at or beyond it must be milliseconds.
 _MILLISECONDS_THRESHOLD = 100_000_000_000
 
 _NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A date with a time of day; fromisoformat alone would also take a bare date.
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
@@ -33,17 +32,19 @@ class TimeFormatError(ValueError):
     """The value is not a point in time in any accepted format."""
 
 
-def parse_event_time(value: object, *, earliest: datetime = EARLIEST) -> datetime:
+def parse_event_time(value: object) -> datetime:
     """Parse an edge time value into an aware datetime, or raise ``TimeFormatError``."""
     if isinstance(value, bool):
         raise TimeFormatError("must be a time, not a boolean")
     if isinstance(value, int | float):
-        return _from_epoch(value, earliest)
+        return _from_epoch(value)
     if not isinstance(value, str):
         raise TimeFormatError("must be an ISO 8601 string, 'YYYY-MM-DD HH:MM:SS' or epoch seconds/milliseconds")
     text = value.strip()
+    if _CONTROL.search(text):
+        raise TimeFormatError("must not contain control characters")
     if _NUMBER.match(text):
-        return _from_epoch(text, earliest)
+        return _from_epoch(text)
     if not _DATE_TIME.match(text):
         raise TimeFormatError(f"{text[:40]!r} is not ISO 8601, 'YYYY-MM-DD HH:MM:SS' or epoch seconds/milliseconds")
     try:
@@ -55,15 +56,15 @@ def parse_event_time(value: object, *, earliest: datetime = EARLIEST) -> datetim
             parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
         except (OverflowError, ValueError):
             raise TimeFormatError(f"{text[:40]!r} is out of range") from None
-    return _in_range(parsed, earliest)
+    return _in_range(parsed)
 
 
 def parse_query_time(value: object) -> datetime:
-    """A time in a query (a range bound): the edge formats, from 1970 on."""
-    return parse_event_time(value, earliest=QUERY_EARLIEST)
+    """A time in a query (a range bound): the edge formats, in the same window."""
+    return parse_event_time(value)
 
 
-def _from_epoch(value: int | float | str, earliest: datetime) -> datetime:
+def _from_epoch(value: int | float | str) -> datetime:
     try:
         number = float(value)
     except OverflowError:  # an integer of hundreds of digits
@@ -75,10 +76,10 @@ def _from_epoch(value: int | float | str, earliest: datetime) -> datetime:
         parsed = datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError):
         raise TimeFormatError("epoch value is out of range") from None
-    return _in_range(parsed, earliest)
+    return _in_range(parsed)
 
 
-def _in_range(parsed: datetime, earliest: datetime) -> datetime:
-    if not earliest <= parsed < LATEST:
-        raise TimeFormatError(f"{parsed.isoformat()} is outside {earliest:%Y-%m-%d} .. {LATEST:%Y-%m-%d}")
+def _in_range(parsed: datetime) -> datetime:
+    if not EARLIEST <= parsed < LATEST:
+        raise TimeFormatError(f"{parsed.isoformat()} is outside {EARLIEST:%Y-%m-%d} .. {LATEST:%Y-%m-%d}")
     return parsed

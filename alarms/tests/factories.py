@@ -68,3 +68,11 @@ def lost_event(alarm_id: str) -> int:
     alarm = make_alarm(alarm_id=alarm_id, device_id="cam-lost")
     data = json.dumps(events.alarm_data(alarm))
     return DashboardEvent.objects.create(type=events.ALARM_CREATED, data=data, created_at=timezone.now()).seq
+
+
+def nested(levels: int) -> Any:
+    """JSON ``levels`` deep: {"a": {"a": … [1] …}}."""
+    value: Any = [1]
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value

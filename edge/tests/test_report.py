@@ -11,10 +11,11 @@ from typing import Any
 import httpx
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
 
 from alarms.models import AlarmEvent, AlarmEventExt, AlarmSource, AlarmStatus, HandleStatus
-from alarms.tests.factories import report_payload
+from alarms.tests.factories import nested, report_payload
 from conftest import database_unreachable
 from devices.models import EdgeDevice
 
@@ -183,12 +184,34 @@ BAD_FIELDS = [
     ("snapshot_url", "boxes//a.jpg"),
     ("snapshot_url", "boxes/"),
     ("snapshot_url", "snapshots/2026/11/27/cam-02/OTHER.jpg"),
+    ("snapshot_url", 5),
     ("snapshot_base64", "data:abc"),
     ("ext_data", {"note": "\ud800"}),
     ("ext_data", [1, 2]),
     ("ext_data", "bbox"),
     ("ext_data", {"blob": "x" * (64 * 1024)}),
+    ("ext_data", nested(21)),  # one level more than JSON_MAX_DEPTH
+    ("ext_data", nested(40)),  # MariaDB's JSON check refuses these, which was a 500
 ]
+
+
+def test_data_the_database_refuses_is_a_400_not_a_500(client: Client, settings: Any) -> None:
+    if not (connection.vendor == "mysql" and getattr(connection, "mysql_is_mariadb", False)):
+        pytest.skip("MariaDB's JSON check refuses 32 levels (CI has it); SQLite and MySQL 8 allow more")
+    settings.JSON_MAX_DEPTH = 100  # let validation pass what MariaDB's JSON check refuses
+
+    response = post(client, report_payload(alarm_id="DEEP-40", ext_data=nested(40)))
+
+    assert response.status_code == 400
+    assert response.json()["msg"] == "the database refused this message's data; it is not stored and will not be"
+    assert not AlarmEvent.objects.filter(pk="DEEP-40").exists()
+
+
+def test_ext_data_as_deep_as_allowed_is_stored(client: Client) -> None:
+    response = post(client, report_payload(alarm_id="DEEP-20", ext_data=nested(20)))
+
+    assert response.json()["data"] == {"alarm_id": "DEEP-20", "created": True}
+    assert AlarmEventExt.objects.get(alarm_id="DEEP-20").ext_data == nested(20)
 
 
 @pytest.mark.parametrize(("field", "value"), BAD_FIELDS, ids=lambda v: repr(v)[:30])

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django.utils import translation
 from rest_framework import exceptions
@@ -84,6 +85,9 @@ class CompatAPIView(APIView):
         if isinstance(exc, InvalidStatusTransition):
             error = CompatError.of(envelope.ALARM_STATUS_BACKWARDS, exc.current, exc.requested)
             return envelope.failure(error.code, error.msg)
+        if isinstance(exc, IntegrityError):  # validation should have refused it; it is the caller's data
+            logger.exception("the database refused %s %s", request.method, request.path, exc_info=exc)
+            return envelope.failure(envelope.BAD_REQUEST, envelope.bad_request("数据与已存数据冲突，数据库拒绝保存"))
         logger.exception("unhandled error in %s %s", request.method, request.path, exc_info=exc)
         return envelope.failure(envelope.SERVER_ERROR, envelope.MSG_SERVER_ERROR)
 

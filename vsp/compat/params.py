@@ -46,7 +46,7 @@ class Query:
             return parse_query_time(value)
         except TimeFormatError:
             raise CompatError(
-                envelope.BAD_REQUEST, envelope.type_mismatch(f"{name}: 时间应为 yyyy-MM-dd HH:mm:ss（1970–2100 年）")
+                envelope.BAD_REQUEST, envelope.type_mismatch(f"{name}: 时间应为 yyyy-MM-dd HH:mm:ss（2000–2100 年）")
             ) from None
 
     def time_range(self, name: str) -> tuple[datetime | None, datetime | None]:

@@ -18,7 +18,7 @@ from vsp.tests.compat_client import Frontend
 pytestmark = pytest.mark.django_db
 
 PAGE = "/aiot/alarm/event/page"
-BAD_TIME = "请求参数类型错误:eventTime[0]: 时间应为 yyyy-MM-dd HH:mm:ss（1970–2100 年）"
+BAD_TIME = "请求参数类型错误:eventTime[0]: 时间应为 yyyy-MM-dd HH:mm:ss（2000–2100 年）"
 NOW = "2026-11-27T07:00:00Z"  # 15:00 in Asia/Shanghai
 
 

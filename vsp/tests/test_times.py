@@ -8,7 +8,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from vsp.times import TimeFormatError, parse_event_time
+from vsp.times import TimeFormatError, parse_event_time, parse_query_time
 
 INSTANT = datetime(2026, 11, 27, 2, 0, 0, tzinfo=UTC)
 
@@ -51,3 +51,18 @@ def test_the_millisecond_threshold_sits_between_plausible_seconds_and_millisecon
     with pytest.raises(TimeFormatError):
         parse_event_time(99_999_999_999)
     assert parse_event_time(4_102_444_799) == datetime(2099, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("value", ["2026-11-27T10:00:00\x00", "2026-11-27\x0010:00:00", "1795744800\x00"])
+def test_a_control_character_anywhere_is_refused(value: str) -> None:
+    with pytest.raises(TimeFormatError, match="control characters"):
+        parse_event_time(value)
+
+
+def test_queries_and_the_edge_share_one_window() -> None:
+    for parse in (parse_event_time, parse_query_time):
+        assert parse("2000-01-01T00:00:00+00:00") == datetime(2000, 1, 1, tzinfo=UTC)
+        with pytest.raises(TimeFormatError):
+            parse("1999-12-31T23:59:59+00:00")
+        with pytest.raises(TimeFormatError):
+            parse("2100-01-01T00:00:00+00:00")
