@@ -37,3 +37,17 @@ class AlarmOfAnotherDevice(AlarmError):
         self.alarm_id = alarm_id
         self.owner = owner
         self.key_device = key_device
+
+
+class AlarmIdTaken(AlarmError):
+    """A device reported an alarm id that another device's alarm already has."""
+
+    http_status = 409
+
+    def __init__(self, alarm_id: str, owner: str, device_id: str) -> None:
+        super().__init__(
+            f"alarm_id {alarm_id!r} belongs to device {owner!r}; device {device_id!r} must report its own ids"
+        )
+        self.alarm_id = alarm_id
+        self.owner = owner
+        self.device_id = device_id

@@ -8,6 +8,7 @@ to repeat. Nothing here knows about HTTP.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import secrets
@@ -17,17 +18,18 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import F
 from django.dispatch import receiver
 from django.test.signals import setting_changed
 from django.utils import timezone
 
 from alarms import events, snapshots
-from alarms.exceptions import AlarmNotFound, AlarmOfAnotherDevice
+from alarms.exceptions import AlarmIdTaken, AlarmNotFound, AlarmOfAnotherDevice
 from alarms.models import (
     AlarmEvent,
     AlarmEventExt,
@@ -63,16 +65,19 @@ class _StoredRecently:
     """
 
     def __init__(self) -> None:
-        self._ids: OrderedDict[str, float] = OrderedDict()
+        self._ids: OrderedDict[str, tuple[str, float]] = OrderedDict()  # alarm id -> (its device, when seen)
         self._lock = threading.Lock()
 
-    def __contains__(self, alarm_id: str) -> bool:
-        stored_at = self._ids.get(alarm_id)
-        return stored_at is not None and time.monotonic() - stored_at < settings.REPORT_REPEATS_REMEMBERED_SECONDS
+    def device_of(self, alarm_id: str) -> str | None:
+        """The device an alarm id was seen stored for, lately; None when this process does not know."""
+        seen = self._ids.get(alarm_id)
+        if seen is None or time.monotonic() - seen[1] >= settings.REPORT_REPEATS_REMEMBERED_SECONDS:
+            return None
+        return seen[0]
 
-    def add(self, alarm_id: str) -> None:
+    def add(self, alarm_id: str, device_id: str) -> None:
         with self._lock:
-            self._ids[alarm_id] = time.monotonic()
+            self._ids[alarm_id] = (device_id, time.monotonic())
             self._ids.move_to_end(alarm_id)
             while len(self._ids) > settings.REPORT_REPEATS_REMEMBERED:
                 self._ids.popitem(last=False)
@@ -165,7 +170,7 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
     same transaction, and the device is registered or marked as seen.
     """
     now = now or timezone.now()
-    if report.alarm_id in _stored_recently:
+    if _stored_recently.device_of(report.alarm_id) == report.device_id:
         return _repeated(report, client_ip=client_ip, now=now)
 
     def attempt() -> ReportResult:
@@ -195,7 +200,7 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
                 created = False
             else:
                 created = True
-                transaction.on_commit(functools.partial(_stored_recently.add, report.alarm_id))
+                transaction.on_commit(functools.partial(_stored_recently.add, report.alarm_id, report.device_id))
                 if report.ext_data is not None:
                     insert_ext(AlarmEventExt(alarm=alarm, ext_data=report.ext_data))
                 _apply_pending_resolve(alarm)
@@ -209,11 +214,27 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
                     PendingSnapshot.objects.create(alarm=alarm, data=image.data, attempts=0)
                     transaction.on_commit(functools.partial(_store_then_announce, alarm, image.data), robust=True)
         if not created:
-            _stored_recently.add(report.alarm_id)
+            owner = AlarmEvent.objects.filter(pk=report.alarm_id).values_list("device_id", flat=True).first()
+            if owner is not None and owner != report.device_id:
+                _refuse_taken_id(report, owner, client_ip=client_ip, now=now)
+            _stored_recently.add(report.alarm_id, report.device_id)
             return _repeated(report, client_ip=client_ip, now=now)
         return ReportResult(report.alarm_id, created=True)
 
     return _retry_on_deadlock(attempt)
+
+
+def _refuse_taken_id(report: AlarmReport, owner: str, *, client_ip: str | None, now: datetime) -> NoReturn:
+    """Another device reported this id first: this report would be lost behind a ``created: false``.
+
+    Logged, counted on the reporting device (admin shows it) and refused, so the box knows. Still a sign
+    of life of that box.
+    """
+    logger.warning("refused a report of %s by %s: the alarm is %s's", report.alarm_id, report.device_id, owner)
+    if report.source == AlarmSource.EDGE:
+        record_sign_of_life(report.device_id, ip=client_ip, now=now)
+        EdgeDevice.objects.filter(pk=report.device_id).update(id_conflicts=F("id_conflicts") + 1)
+    raise AlarmIdTaken(report.alarm_id, owner, report.device_id)
 
 
 def _repeated(report: AlarmReport, *, client_ip: str | None, now: datetime) -> ReportResult:
@@ -407,8 +428,9 @@ def create_manual_alarm(values: dict[str, Any], *, now: datetime | None = None) 
     while True:
         # 32 random bits per second make a clash vanishingly rare; if one happens, draw again.
         report = AlarmReport(alarm_id=new_alarm_id(now), event_time=event_time, source=AlarmSource.MANUAL, **values)
-        if report_alarm(report, now=now).created:
-            return report.alarm_id
+        with contextlib.suppress(AlarmIdTaken):
+            if report_alarm(report, now=now).created:
+                return report.alarm_id
 
 
 def retry_pending_snapshots(limit: int = 100) -> tuple[int, int]:

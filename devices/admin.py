@@ -52,6 +52,7 @@ class EdgeDeviceAdmin(admin.ModelAdmin):
         "last_ip",
         "version",
         "info",
+        "id_conflicts",
         "created_at",
         "updated_at",
     )

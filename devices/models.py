@@ -55,6 +55,9 @@ class EdgeDevice(models.Model):
         validators=[MinValueValidator(10)],
         help_text="Seconds without a sign of life before this box counts as offline; empty: DEVICE_OFFLINE_AFTER.",
     )
+    id_conflicts = models.PositiveIntegerField(
+        default=0, help_text="Reports this box sent with an alarm id another device's alarm has (refused with 409)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

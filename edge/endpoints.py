@@ -7,14 +7,17 @@ from typing import Any
 from django.utils import timezone
 
 from alarms import services
-from alarms.exceptions import AlarmOfAnotherDevice
+from alarms.exceptions import AlarmIdTaken, AlarmOfAnotherDevice
 from devices.services import Heartbeat, record_sign_of_life
 from edge.pipeline import EdgeContext, EdgeEndpoint, EdgeRefusal
 from edge.serializers import EdgeReportSerializer, EdgeResolveSerializer, HeartbeatSerializer
 
 
 def report(data: dict[str, Any], context: EdgeContext) -> dict[str, Any]:
-    result = services.report_alarm(services.AlarmReport(**data), client_ip=context.ip)
+    try:
+        result = services.report_alarm(services.AlarmReport(**data), client_ip=context.ip)
+    except AlarmIdTaken as refusal:
+        raise EdgeRefusal(409, str(refusal)) from None
     return {"alarm_id": result.alarm_id, "created": result.created}
 
 

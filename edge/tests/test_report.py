@@ -282,6 +282,27 @@ def test_the_database_unavailable_answers_503_so_the_box_retries(database_down: 
     assert response.json() == {"code": 503, "msg": "database unavailable, retry later", "data": None}
 
 
+def test_an_alarm_id_another_device_has_is_refused_with_409_and_counted(client: Client, caplog: Any) -> None:
+    first = post(client, report_payload(alarm_id="TAKEN-1", device_id="cam-a"))
+    again = post(client, report_payload(alarm_id="TAKEN-1", device_id="cam-b"))
+    retry = post(client, report_payload(alarm_id="TAKEN-1", device_id="cam-b"))
+    owner_repeat = post(client, report_payload(alarm_id="TAKEN-1", device_id="cam-a"))
+
+    assert first.json()["data"] == {"alarm_id": "TAKEN-1", "created": True}
+    for refused in (again, retry):
+        assert refused.status_code == 409
+        assert refused.json() == {
+            "code": 409,
+            "msg": "alarm_id 'TAKEN-1' belongs to device 'cam-a'; device 'cam-b' must report its own ids",
+            "data": None,
+        }
+    assert owner_repeat.json()["data"] == {"alarm_id": "TAKEN-1", "created": False}  # still idempotent
+    assert AlarmEvent.objects.get(pk="TAKEN-1").device_id == "cam-a"
+    assert EdgeDevice.objects.get(pk="cam-b").id_conflicts == 2  # counted, and the box is known
+    assert EdgeDevice.objects.get(pk="cam-a").id_conflicts == 0
+    assert "refused a report of TAKEN-1 by cam-b: the alarm is cam-a's" in caplog.text
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_repeat_of_a_report_just_stored_is_answered_without_the_database() -> None:
     stored = post(Client(), report_payload(alarm_id="AGAIN-1"))
