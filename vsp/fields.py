@@ -39,14 +39,20 @@ class EventTimeField(serializers.Field):
         return serializers.DateTimeField().to_representation(value)
 
 
-class StrictCharField(serializers.CharField):
-    """Text that must arrive as a JSON string: a number would lose digits past 2^53."""
+# C0 controls and DEL: no id, type, name or version from a box holds one, and worksheets cannot.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-    default_error_messages = {"not_string": "Must be a string."}
+
+class StrictCharField(serializers.CharField):
+    """An edge text field: a JSON string (a number would lose digits past 2^53), with no control characters."""
+
+    default_error_messages = {"not_string": "Must be a string.", "control": "Must not contain control characters."}
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("not_string")
+        if _CONTROL.search(data):
+            self.fail("control")
         return super().to_internal_value(data)
 
 

@@ -58,6 +58,8 @@ def test_a_heartbeat_never_renames_a_box_staff_named() -> None:
         ({"device_id": "x" * 65}, "device_id"),
         ({"device_id": "box", "ip": "not-an-ip"}, "ip"),
         ({"device_id": "box", "info": [1]}, "info"),
+        ({"device_id": "box", "name": "gate\x00"}, "name"),
+        ({"device_id": "box", "version": "1.0\x1b"}, "version"),
         ({"device_id": "box", "info": nested(40)}, "info"),  # MariaDB's JSON check refused it: a 500
         ({"device_id": "box", "version": "v" * 65}, "version"),
     ],

@@ -127,6 +127,7 @@ def test_a_repeated_early_resolve_keeps_the_latest_values(client: Client) -> Non
         ("last_frame_time", False),
         ("resolve_type", "r" * 33),
         ("resolve_type", 3),
+        ("resolve_type", "\x1b[31mtimeout"),
     ],
     ids=lambda v: repr(v)[:30],
 )

@@ -306,6 +306,22 @@ def test_export_is_a_workbook_of_the_filtered_rows(frontend: Frontend) -> None:
     assert a3[5].isoformat() == "2026-11-22T23:59:59"
 
 
+def test_export_writes_control_characters_and_formulas_as_text(frontend: Frontend) -> None:
+    # Staff text keeps what was typed (edge text refuses control characters at ingest).
+    make_alarm(alarm_id="CTRL-1", handler='=HYPERLINK("http://evil.example")', handle_remark="bell\x07 tab\t ok")
+    make_alarm(alarm_id="CTRL-2", handler="@SUM(A1)", scene_id="+1", handle_remark="-2", resolve_type="\x1b[31m")
+
+    response = frontend.get("/aiot/alarm/event/export-excel")
+
+    assert response.status_code == 200  # one such character made every export of the range a 500
+    rows = {row[0]: row for row in load_workbook(io.BytesIO(response.content)).active.iter_rows(values_only=True)}
+    handler, remark, resolve_type, scene = 13, 14, 12, 4
+    assert rows["CTRL-1"][handler] == '\'=HYPERLINK("http://evil.example")'
+    assert rows["CTRL-1"][remark] == "bell\\x07 tab\t ok"
+    assert (rows["CTRL-2"][handler], rows["CTRL-2"][scene], rows["CTRL-2"][remark]) == ("'@SUM(A1)", "'+1", "'-2")
+    assert rows["CTRL-2"][resolve_type] == "\\x1b[31m"
+
+
 def test_export_errors_are_json(frontend: Frontend, settings: Any) -> None:
     settings.EXPORT_MAX_ROWS = 1
     make_alarm()

@@ -117,10 +117,23 @@ async def test_an_alarm_reported_to_the_web_process_reaches_a_socket_on_a_ws_pro
             assert response.json()["data"] == {"alarm_id": "SET-1", "created": True}
             first = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
             second = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
+            # Multipart the servers cannot read still reaches Django, which answers in the envelope.
+            malformed = [
+                ("multipart/form-data; boundary=XYZ", b"--ABC\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n"),
+                ("multipart/form-data", b"garbage"),
+            ]
+            answers = [
+                await http.post("/api/ai/alert/edge/report", content=body, headers={"Content-Type": kind})
+                for kind, body in malformed
+            ]
 
     # Through the one port: nginx sent the report to granian and the socket to uvicorn, Redis in between.
     assert (first["type"], first["data"]["deviceId"]) == ("device.status", "cam-01")
     assert (second["type"], second["data"]["alarmId"], second["seq"]) == ("alarm.created", "SET-1", first["seq"] + 1)
+    for answer in answers:
+        assert answer.status_code == 400
+        assert answer.headers["content-type"] == "application/json"
+        assert answer.json()["code"] == 400
 
 
 def test_sigterm_with_reports_in_flight_stops_every_process_in_10_s_and_loses_nothing_acknowledged() -> None:
