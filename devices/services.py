@@ -106,15 +106,18 @@ def record_sign_of_life(
 ) -> SignOfLife:
     """Register ``device_id`` if unknown, move its last-seen time to ``now`` and mark it ONLINE.
 
-    Throttled per device to one write per DEVICE_SEEN_WRITE_INTERVAL; between
-    writes the name comes from the throttle's record, so a report learns its
-    device's name without a query. The upsert is one statement (``INSERT …
+    A report's or a resolve's sign of life is throttled per device to one write
+    per DEVICE_SEEN_WRITE_INTERVAL; between writes the name comes from the
+    throttle's record, so a report learns its device's name without a query. A
+    heartbeat always writes: what it tells (name, address, version, info) is
+    never dropped. The upsert is one statement (``INSERT …
     ON DUPLICATE KEY UPDATE`` on MySQL), so concurrent first reports of a new
     box never race to create it.
     """
-    last = _last_written(device_id, now)
-    if last is not None and _recent(last, now):
-        return SignOfLife(recorded=False, name=last[1])
+    if heartbeat is None:
+        last = _last_written(device_id, now)
+        if last is not None and _recent(last, now):
+            return SignOfLife(recorded=False, name=last[1])
     values: dict[str, Any] = {"last_seen": now}
     address = (heartbeat.ip if heartbeat else None) or ip
     if address:

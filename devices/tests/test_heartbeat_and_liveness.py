@@ -1,4 +1,4 @@
-"""Heartbeats, the offline flip, status history and device.status events (CONTRACT §3)."""
+"""Heartbeats, the offline flip, status history and device.status events."""
 
 from __future__ import annotations
 
@@ -81,6 +81,22 @@ def test_signs_of_life_write_at_most_once_per_interval(django_capture_on_commit_
     assert not sign(4)
     assert sign(5)
     assert EdgeDevice.objects.get(pk="box-3").last_seen == T0 + timedelta(seconds=5)
+
+
+def test_a_heartbeat_right_after_a_report_keeps_what_it_tells(django_capture_on_commit_callbacks: Any) -> None:
+    client = Client()
+    with time_machine.travel(T0, tick=False), django_capture_on_commit_callbacks(execute=True):
+        client.post("/api/ai/alert/edge/report", data=json.dumps(report_payload(alarm_id="S-0", device_id="box-9")),
+                    content_type="application/json")  # fmt: skip
+    with time_machine.travel(T0 + timedelta(seconds=1), tick=False):
+        body = {"device_id": "box-9", "name": "Dock box", "version": "4.0.1", "info": {"temp": 61}}
+        response = heartbeat(body)
+
+    assert response.json()["data"] == {"device_id": "box-9", "recorded": True}
+    device = EdgeDevice.objects.get(pk="box-9")
+    assert (device.name, device.version, device.info, device.last_heartbeat) == (
+        "Dock box", "4.0.1", {"temp": 61}, T0 + timedelta(seconds=1)
+    )  # fmt: skip
 
 
 def test_a_report_and_a_resolve_count_as_signs_of_life() -> None:
