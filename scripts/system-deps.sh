@@ -34,5 +34,5 @@ if [ "$(id -u)" != 0 ]; then
   sudo="sudo"
 fi
 echo "Installing system packages: ${packages[*]}" >&2
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
+$sudo apt-get -o DPkg::Lock::Timeout=300 update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${packages[@]}" >/dev/null
