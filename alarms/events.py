@@ -1,4 +1,4 @@
-"""The alarm events dashboards receive (CONTRACT §5), sent through ``vsp.publish``.
+"""The alarm events dashboards receive, sent through ``vsp.publish``.
 
 ==================  ==========================================================
 type                data

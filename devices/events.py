@@ -1,4 +1,4 @@
-"""``device.status``: a device went online or offline (CONTRACT §5), sent through ``vsp.publish``.
+"""``device.status``: a device went online or offline, sent through ``vsp.publish``.
 
 The data is the device as in the compat device page, with today's alarm count.
 """

@@ -1,4 +1,4 @@
-"""The three edge messages (CONTRACT §3) and their handlers: validated data in, the owning app's service called."""
+"""The three edge messages and their handlers: validated data in, the owning app's service called."""
 
 from __future__ import annotations
 

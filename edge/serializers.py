@@ -1,4 +1,4 @@
-"""What edge boxes send (CONTRACT §3), validated field by field; unknown fields are ignored."""
+"""What edge boxes send, validated field by field; unknown fields are ignored."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from vsp.fields import (
 
 
 class EdgeReportSerializer(ShallowFieldCopies, BlankIsNoneMixin, serializers.Serializer):
-    """``POST /api/ai/alert/edge/report`` (CONTRACT §3); unknown fields are ignored."""
+    """``POST /api/ai/alert/edge/report``; unknown fields are ignored."""
 
     alarm_id = StrictCharField(max_length=64, validators=[alarm_id_validator])
     alarm_type = StrictCharField(max_length=64)
@@ -47,7 +47,7 @@ class EdgeReportSerializer(ShallowFieldCopies, BlankIsNoneMixin, serializers.Ser
 
 
 class EdgeResolveSerializer(ShallowFieldCopies, BlankIsNoneMixin, serializers.Serializer):
-    """``POST /api/ai/alert/edge/resolve`` (CONTRACT §3)."""
+    """``POST /api/ai/alert/edge/resolve``."""
 
     alarm_id = StrictCharField(max_length=64, validators=[alarm_id_validator])
     # Up to JavaScript's largest safe integer, so dashboards read it exactly.

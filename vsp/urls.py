@@ -30,12 +30,12 @@ urlpatterns = [
     path("live/", alarm_views.live, name="live"),
     path("files/<path:key>", snapshot_views.snapshot_file, name="snapshot-file"),
     path("health", health, name="health"),
-    # Edge boxes (CONTRACT §3)
+    # Edge boxes
     path("api/", include("edge.urls")),
-    # Native staff API (CONTRACT §4)
+    # Native staff API
     path("api/v1/", include(router.urls)),
     path("api/v1/auth/token/", ThrottledObtainAuthToken.as_view(), name="api-token"),
-    # Yudao-compatible staff API (CONTRACT §4, §6)
+    # Yudao-compatible staff API (README "API map")
     path("admin-api/", include("vsp.compat.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -1,4 +1,4 @@
-"""Per-device keys and ingest rate limits (CONTRACT §6)."""
+"""Per-device keys and ingest rate limits."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""POST /api/ai/alert/edge/report, row by row of CONTRACT §3."""
+"""POST /api/ai/alert/edge/report, rule by rule of README "Edge ingest rules"."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""POST /api/ai/alert/edge/resolve (CONTRACT §3) and its race with the report."""
+"""POST /api/ai/alert/edge/resolve and its race with the report."""
 
 from __future__ import annotations
 

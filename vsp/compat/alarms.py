@@ -1,4 +1,4 @@
-"""Compat endpoints for alarms and devices (CONTRACT §4), over the native FilterSets and services."""
+"""Compat endpoints for alarms and devices, over the native FilterSets and services."""
 
 from __future__ import annotations
 

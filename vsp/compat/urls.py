@@ -1,4 +1,4 @@
-"""Routes under /admin-api/ (CONTRACT §4, §6); anything else there is a 404 envelope."""
+"""Routes under /admin-api/ (README "API map"); anything else there is a 404 envelope."""
 
 from django.urls import path, re_path
 

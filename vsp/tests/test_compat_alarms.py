@@ -1,4 +1,4 @@
-"""Compat alarm and device endpoints, driven as the Yudao frontend drives them (CONTRACT §4)."""
+"""Compat alarm and device endpoints, driven as the Yudao frontend drives them."""
 
 from __future__ import annotations
 
