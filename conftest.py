@@ -19,6 +19,21 @@ from django.contrib.auth.models import Permission, User
 from django.db import connections
 from rest_framework.test import APIClient
 
+# Named once per run, so two runs on one machine (two checkouts, a developer and CI) never create, use or
+# drop each other's test database on a shared MySQL/MariaDB server.
+TEST_RUN = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    from django.conf import settings
+
+    for config in settings.DATABASES.values():
+        if config["ENGINE"].endswith("sqlite3"):
+            continue  # an in-memory database: every process has its own already
+        test = config.setdefault("TEST", {})
+        test["NAME"] = f"{test.get('NAME') or 'test_' + config['NAME']}_{TEST_RUN}"
+
 
 @pytest.fixture(autouse=True)
 def _fast_test_settings(settings: Any) -> None:
