@@ -11,14 +11,19 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vsp.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from alarms.routing import websocket_urlpatterns  # noqa: E402
+from devices.watcher import watch_in_background  # noqa: E402
 from vsp.websocket import websocket_stack  # noqa: E402
 
 # Servers do not run system checks by themselves: refuse to serve a configuration
 # they flag as an error (the shipped secret key or AUTH_MODE=dev without DEBUG, …).
 call_command("check")
+
+if settings.DEVICE_WATCH_IN_PROCESS:
+    watch_in_background(settings.DEVICE_WATCH_INTERVAL)
 
 application = ProtocolTypeRouter(
     {

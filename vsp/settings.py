@@ -238,6 +238,8 @@ DEVICE_OFFLINE_AFTER = env_int("DEVICE_OFFLINE_AFTER", 90, minimum=10)
 DEVICE_SEEN_WRITE_INTERVAL = 5
 # How often `manage.py watch_devices` looks for boxes that went quiet.
 DEVICE_WATCH_INTERVAL = env_int("DEVICE_WATCH_INTERVAL", 5, minimum=1)
+# `make run` has one process and no watcher process: there the server runs the watcher in a thread.
+DEVICE_WATCH_IN_PROCESS = env_bool("DEVICE_WATCH_IN_PROCESS", False)
 # A web process answers a box's repeat of a report it saw stored within this long (and among this many)
 # from memory rather than the database: retries are most of the traffic in a storm.
 REPORT_REPEATS_REMEMBERED = 20_000

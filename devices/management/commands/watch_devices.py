@@ -8,10 +8,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import close_old_connections
-from django.utils import timezone
 
-from devices.services import mark_quiet_devices_offline
+from devices.watcher import watch
 
 
 class Command(BaseCommand):
@@ -28,15 +26,5 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         self.stdout.write(f"watching devices every {interval:g} s")
-        while not stop.is_set():
-            try:
-                for device_id in mark_quiet_devices_offline(timezone.now()):
-                    self.stdout.write(f"{device_id} is offline")
-            except Exception as exc:  # a database hiccup must not end the watcher; the next step retries
-                self.stderr.write(f"step failed: {type(exc).__name__}: {exc}")
-            if once:
-                break
-            # Drop a broken or stale connection between steps, as a request cycle would.
-            close_old_connections()
-            stop.wait(interval)
+        watch(stop, interval, once=once, said=self.stdout.write, failed=self.stderr.write)
         self.stdout.write("stopped")
