@@ -9,7 +9,7 @@ PORT   ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run serve test lint format check-deploy bench clean
+.PHONY: help setup port-free run serve test lint format check-deploy bench clean
 
 help:
 	@echo "make run    set up and serve HTTP + WebSocket on :$(PORT) (SQLite, in-memory layer, demo login)"
@@ -28,21 +28,27 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 setup: $(STAMP)
 
+# First, before anything slow: is HOST:PORT free?
+port-free:
+	@$(PYTHON) scripts/port-free $(HOST) $(PORT)
+
 # The embedded default: no DATABASE_URL/REDIS_URL needed. DEBUG is on so the
 # shipped secret key and the demo account are accepted; see README for production.
-# One uvicorn process serves HTTP and WebSockets and hands events to its own sockets in memory.
+# One uvicorn process serves HTTP and WebSockets, hands events to its own sockets in memory, and
+# runs the device watcher in a thread.
 run: export DEBUG ?= 1
-run: $(STAMP)
+run: export DEVICE_WATCH_IN_PROCESS ?= 1
+run: port-free $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_demo_user
-	@echo "Serving on http://127.0.0.1:$(PORT)/  (admin: /admin/, API docs: /docs, health: /health)"
+	@echo "Serving on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /docs, health: /health)"
 	$(BIN)/uvicorn vsp.asgi:application --host $(HOST) --port $(PORT) --lifespan off --no-access-log
 
 # The production process set on one port (README "Processes"): nginx in front of granian (all HTTP)
 # and uvicorn (WebSockets only), the device watcher and the snapshot retries, run by honcho from the
 # Procfile. It reads the production environment (DATABASE_URL, REDIS_URL, SECRET_KEY, ...); each
 # port gets its own socket directory, so two sets can run side by side.
-serve: $(STAMP)
+serve: port-free $(STAMP)
 	PYTHON=$(PYTHON) scripts/system-deps.sh --serve
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
