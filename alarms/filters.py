@@ -17,9 +17,16 @@ class AlarmEventFilterSet(django_filters.FilterSet):
     alarm_status = django_filters.ChoiceFilter(choices=AlarmStatus.choices)
     handle_status = django_filters.ChoiceFilter(choices=HandleStatus.choices)
     event_time_after = QueryTimeFilter(field_name="event_time", lookup_expr="gte", label="Event time from (inclusive)")
-    event_time_before = QueryTimeFilter(field_name="event_time", lookup_expr="lte", label="Event time to (inclusive)")
+    event_time_before = QueryTimeFilter(
+        field_name="event_time",
+        lookup_expr="lte",
+        bound="end",
+        label="Event time to (inclusive; a date: all of it)",
+    )
     created_after = QueryTimeFilter(field_name="created_at", lookup_expr="gte", label="Stored from (inclusive)")
-    created_before = QueryTimeFilter(field_name="created_at", lookup_expr="lte", label="Stored to (inclusive)")
+    created_before = QueryTimeFilter(
+        field_name="created_at", lookup_expr="lte", bound="end", label="Stored to (inclusive; a date: all of it)"
+    )
     q = django_filters.CharFilter(method="search", label="Text in id, type, device, scene or remark")
     ordering = StableOrderingFilter(
         fields=["event_time", "created_at", "alarm_level", "alarm_id", "device_id", "handle_time"],

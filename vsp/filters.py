@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import django_filters
 from django import forms
@@ -13,7 +13,15 @@ from vsp.times import TimeFormatError, parse_query_time
 
 
 class QueryTimeField(forms.Field):
-    """A range bound: ISO 8601, ``YYYY-MM-DD HH:MM:SS`` (in TIME_ZONE) or epoch s/ms, 2000-2100 (the edge's window)."""
+    """A range bound: ISO 8601, ``YYYY-MM-DD HH:MM:SS`` (in TIME_ZONE), epoch s/ms, or a date ``YYYY-MM-DD``.
+
+    2000-2100, the edge's window. A date is a whole day in TIME_ZONE: its start
+    as a lower bound, its last microsecond as an upper one.
+    """
+
+    def __init__(self, *args: Any, bound: Literal["start", "end"] = "start", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bound = bound
 
     def to_python(self, value: Any) -> datetime | None:
         if value in EMPTY_VALUES:
@@ -21,13 +29,18 @@ class QueryTimeField(forms.Field):
         if isinstance(value, datetime):  # already parsed (the compat API reads its own query encoding)
             return value
         try:
-            return parse_query_time(value)
+            return parse_query_time(value, self.bound)
         except TimeFormatError as exc:
             raise forms.ValidationError(str(exc)) from None
 
 
 class QueryTimeFilter(django_filters.Filter):
+    """A time bound; ``bound="end"`` for an upper one, so that a date there means the end of that day."""
+
     field_class = QueryTimeField
+
+    def __init__(self, *args: Any, bound: Literal["start", "end"] = "start", **kwargs: Any) -> None:
+        super().__init__(*args, bound=bound, **kwargs)
 
 
 def text_search(queryset: QuerySet[Any], fields: tuple[str, ...], text: str) -> QuerySet[Any]:

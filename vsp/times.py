@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
 
 from django.utils import timezone
 
@@ -26,6 +27,7 @@ _NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A date with a time of day; fromisoformat alone would also take a bare date.
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class TimeFormatError(ValueError):
@@ -59,9 +61,30 @@ def parse_event_time(value: object) -> datetime:
     return _in_range(parsed)
 
 
-def parse_query_time(value: object) -> datetime:
-    """A time in a query (a range bound): the edge formats, in the same window."""
+def parse_query_time(value: object, bound: Literal["start", "end"] = "start") -> datetime:
+    """A range bound in a query: the edge formats in the same window, or a bare date ``YYYY-MM-DD``.
+
+    A date is a whole day in ``TIME_ZONE``: as a start it is that day's first
+    instant, as an (inclusive) end its last microsecond, so ``before=2026-12-01``
+    includes every alarm of December 1st.
+    """
+    if isinstance(value, str) and _DATE.match(value.strip()):
+        return _day_bound(value.strip(), bound)
     return parse_event_time(value)
+
+
+def _day_bound(text: str, bound: Literal["start", "end"]) -> datetime:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise TimeFormatError(f"{text!r} is not a valid date") from None
+    zone = timezone.get_default_timezone()
+    start = _in_range(timezone.make_aware(datetime.combine(day, time()), zone))
+    if bound == "start":
+        return start
+    following = timezone.make_aware(datetime.combine(day + timedelta(days=1), time()), zone)
+    # The day's last microsecond, or the window's when the day straddles its end.
+    return min(following, LATEST) - timedelta(microseconds=1)
 
 
 def _from_epoch(value: int | float | str) -> datetime:

@@ -143,6 +143,10 @@ def known_alarms() -> None:
         ("event_time_after=2026-11-21T09:00:00%2B08:00", ["A4", "A3", "A2"]),
         ("event_time_before=2026-11-21 09:00:00", ["A2", "A1"]),
         ("event_time_after=2026-11-21 00:00:00&event_time_before=2026-11-22 23:59:59", ["A3", "A2"]),
+        # A date is a whole day in TIME_ZONE: as an upper bound it includes that day.
+        ("event_time_after=2026-11-21&event_time_before=2026-11-22", ["A3", "A2"]),
+        ("event_time_before=2026-11-21", ["A2", "A1"]),
+        ("event_time_after=2026-11-23", ["A4"]),
         ("q=brigade", ["A2"]),
         ("q=cam-02", ["A4", "A2"]),
         ("q=a1", ["A1"]),
@@ -168,6 +172,7 @@ def test_list_filters_and_ordering(staff_client: APIClient, query: str, expected
         ("alarm_status=DONE", "alarm_status"),
         ("handle_status=x", "handle_status"),
         ("event_time_after=tuesday", "event_time_after"),
+        ("event_time_before=2026-02-30", "event_time_before"),
         ("ordering=snapshot_url", "ordering"),
     ],
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from django.conf import settings
 from django.http import QueryDict
@@ -38,20 +38,24 @@ class Query:
                 return value
         raise CompatError(envelope.BAD_REQUEST, envelope.missing_parameter(names[0]))
 
-    def time(self, name: str) -> datetime | None:
+    def time(self, name: str, bound: Literal["start", "end"] = "start") -> datetime | None:
         value = self.get(name)
         if value is None:
             return None
         try:
-            return parse_query_time(value)
+            return parse_query_time(value, bound)
         except TimeFormatError:
             raise CompatError(
-                envelope.BAD_REQUEST, envelope.type_mismatch(f"{name}: 时间应为 yyyy-MM-dd HH:mm:ss（2000–2100 年）")
+                envelope.BAD_REQUEST,
+                envelope.type_mismatch(f"{name}: 时间应为 yyyy-MM-dd HH:mm:ss 或 yyyy-MM-dd（2000–2100 年）"),
             ) from None
 
     def time_range(self, name: str) -> tuple[datetime | None, datetime | None]:
-        """``name[0]`` and ``name[1]`` (``yyyy-MM-dd HH:mm:ss`` in TIME_ZONE), each optional, both inclusive."""
-        return self.time(f"{name}[0]"), self.time(f"{name}[1]")
+        """``name[0]`` and ``name[1]`` (``yyyy-MM-dd HH:mm:ss`` in TIME_ZONE), each optional, both inclusive.
+
+        A bare ``yyyy-MM-dd`` is a whole day: as ``name[1]`` it includes that day's last second.
+        """
+        return self.time(f"{name}[0]"), self.time(f"{name}[1]", "end")
 
     def page(self) -> Page:
         number = self._integer("pageNo", 1)

@@ -18,7 +18,7 @@ from vsp.tests.compat_client import Frontend
 pytestmark = pytest.mark.django_db
 
 PAGE = "/aiot/alarm/event/page"
-BAD_TIME = "请求参数类型错误:eventTime[0]: 时间应为 yyyy-MM-dd HH:mm:ss（2000–2100 年）"
+BAD_TIME = "请求参数类型错误:eventTime[0]: 时间应为 yyyy-MM-dd HH:mm:ss 或 yyyy-MM-dd（2000–2100 年）"
 NOW = "2026-11-27T07:00:00Z"  # 15:00 in Asia/Shanghai
 
 
@@ -111,6 +111,9 @@ def test_the_page_is_newest_first_in_yudao_shape(frontend: Frontend) -> None:
         ({"eventTime": ["2026-11-21 00:00:00", "2026-11-22 23:59:59"]}, ["A3", "A2"]),
         ({"eventTime": ["2026-11-22 23:59:59", None]}, ["A4", "A3"]),
         ({"eventTime": [None, "2026-11-20 09:00:00"]}, ["A1"]),
+        # A date-only picker (type="daterange") sends days; the end day is included whole.
+        ({"eventTime": ["2026-11-21", "2026-11-22"]}, ["A3", "A2"]),
+        ({"eventTime": [None, "2026-11-20"]}, ["A1"]),
         # key= (null or '' in the frontend) means "not given".
         ({"alarmType": None, "deviceId": "", "alarmLevel": None}, ["A4", "A3", "A2", "A1"]),
         ({"alarmType": "smoke", "deviceId": "cam-02"}, ["A2"]),

@@ -66,3 +66,26 @@ def test_queries_and_the_edge_share_one_window() -> None:
             parse("1999-12-31T23:59:59+00:00")
         with pytest.raises(TimeFormatError):
             parse("2100-01-01T00:00:00+00:00")
+
+
+def test_a_query_date_is_a_whole_day_in_the_configured_zone() -> None:
+    # TIME_ZONE is Asia/Shanghai in the test settings.
+    assert parse_query_time("2026-12-01") == datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
+    assert parse_query_time("2026-12-01", "end") == datetime(2026, 12, 1, 15, 59, 59, 999999, tzinfo=UTC)
+    assert parse_query_time("2099-12-31", "end") == datetime(2099, 12, 31, 15, 59, 59, 999999, tzinfo=UTC)
+
+
+@override_settings(TIME_ZONE="Europe/Berlin")
+def test_a_query_date_on_a_daylight_saving_day_has_its_real_length() -> None:
+    start, end = parse_query_time("2026-03-29"), parse_query_time("2026-03-29", "end")
+    assert (start, end) == (
+        datetime(2026, 3, 28, 23, 0, tzinfo=UTC),
+        datetime(2026, 3, 29, 21, 59, 59, 999999, tzinfo=UTC),
+    )
+
+
+@pytest.mark.parametrize("value", ["2026-02-30", "1999-12-31", "2100-01-02", "2026-12-01\x00", "20261201"])
+def test_a_bad_or_out_of_window_query_date_is_refused(value: str) -> None:
+    for bound in ("start", "end"):
+        with pytest.raises(TimeFormatError):
+            parse_query_time(value, bound)
