@@ -105,7 +105,7 @@ def alarm_statistics(
         "by_level": {str(level): counts[f"level_{level}"] for level in AlarmLevel.values},
         "by_type": [{"alarm_type": row["alarm_type"], "count": row["count"]} for row in by_type],
         "by_device": [
-            {"device_id": row["device_id"], "device_name": names.get(row["device_id"]) or "", "count": row["count"]}
+            {"device_id": row["device_id"], "device_name": names.get(row["device_id"]) or None, "count": row["count"]}
             for row in top_devices
         ],
         "trend": [{"date": day.isoformat(), "count": counts[f"day_{day:%Y%m%d}"]} for day in days.days()],

@@ -73,7 +73,7 @@ def test_statistics_over_everything(staff_client: APIClient, django_assert_max_n
     assert body["by_device"] == [
         {"device_id": "cam-01", "device_name": "East gate", "count": 4},
         {"device_id": "cam-02", "device_name": "Warehouse", "count": 1},
-        {"device_id": "cam-03", "device_name": "", "count": 1},
+        {"device_id": "cam-03", "device_name": None, "count": 1},
     ]
     assert (body["trend_from"], body["trend_to"]) == ("2026-11-21", "2026-11-27")
     assert [(day["date"], day["count"]) for day in body["trend"]] == [

@@ -290,6 +290,18 @@ def test_statistics_for_one_device(frontend: Frontend) -> None:
     assert data["byType"] == [{"alarmType": "intrusion", "count": 1}, {"alarmType": "smoke", "count": 1}]
 
 
+def test_a_device_without_a_name_reads_null_in_pages_and_statistics(frontend: Frontend) -> None:
+    make_device("cam-07", name="")
+    make_alarm(alarm_id="U-1", device_id="cam-07")  # a box nobody named
+    make_alarm(alarm_id="U-2", device_id="cam-08")  # a box never registered
+
+    rows = frontend.get("/aiot/alarm/event/page").json()["data"]["list"]
+    by_device = frontend.get("/aiot/alarm/event/statistics").json()["data"]["byDevice"]
+
+    assert {row["deviceId"]: row["deviceName"] for row in rows} == {"cam-07": None, "cam-08": None}
+    assert {row["deviceId"]: row["deviceName"] for row in by_device} == {"cam-07": None, "cam-08": None}
+
+
 # --- export -------------------------------------------------------------------------
 
 
