@@ -262,9 +262,12 @@ MQTT_TOPIC_ALERT = env_str("MQTT_TOPIC_ALERT", "edge/alert/#")
 MQTT_TOPIC_RESOLVE = env_str("MQTT_TOPIC_RESOLVE", "edge/resolve/#")
 MQTT_TOPIC_HEARTBEAT = env_str("MQTT_TOPIC_HEARTBEAT", "edge/heartbeat/#")
 
-# Password guessing: attempts per minute per account and per address (staff mistype; scripts do not stop).
-LOGIN_RATE_PER_USER = "10/m"
+# Password guessing (staff mistype; scripts do not stop). Attempts are counted per account from one
+# address, per address, and per account from everywhere. The account's own ceiling is looser, so
+# that a guesser elsewhere, held to the first limit, cannot lock the real user out by themselves.
+LOGIN_RATE_PER_USER_AND_IP = "10/m"
 LOGIN_RATE_PER_IP = "30/m"
+LOGIN_RATE_PER_USER = "60/m"
 # How long /health waits for each dependency before calling it down.
 HEALTH_CHECK_TIMEOUT = 3.0
 # How long storing an alarm may wait on Redis to announce it; past this the event is counted as

@@ -48,6 +48,20 @@ class LoginSerializer(serializers.Serializer):
     )
 
 
+def _login_limits(username: str, address: str | None) -> list[ratelimit.Limit]:
+    """The account from this address first: an attempt refused there counts against nothing else."""
+    username = username.casefold()  # "Boss" is "boss" to a case-insensitive collation
+    limits = [ratelimit.Limit("login-user", username, ratelimit.Rate.parse(settings.LOGIN_RATE_PER_USER))]
+    if address:
+        limits[:0] = [
+            ratelimit.Limit(
+                "login-user-ip", f"{username}|{address}", ratelimit.Rate.parse(settings.LOGIN_RATE_PER_USER_AND_IP)
+            ),
+            ratelimit.Limit("login-ip", address, ratelimit.Rate.parse(settings.LOGIN_RATE_PER_IP)),
+        ]
+    return limits
+
+
 class LoginView(CompatAPIView):
     """``POST /system/auth/login`` with ``{username, password, …}``; captcha and tenant fields are ignored."""
 
@@ -57,13 +71,8 @@ class LoginView(CompatAPIView):
         serializer = LoginSerializer(data=request.data if isinstance(request.data, dict) else {})
         serializer.is_valid(raise_exception=True)
         username, password = serializer.validated_data["username"], serializer.validated_data["password"]
-        now = timezone.now()
-        for name, ident, rate in (
-            ("login-user", username, settings.LOGIN_RATE_PER_USER),
-            ("login-ip", client_ip(request._request), settings.LOGIN_RATE_PER_IP),
-        ):
-            if ident and ratelimit.hit(name, ident, ratelimit.Rate.parse(rate), now) is not None:
-                raise CompatError(envelope.TOO_MANY_REQUESTS, envelope.MSG_TOO_MANY_REQUESTS)
+        if ratelimit.check(_login_limits(username, client_ip(request._request)), timezone.now()) is not None:
+            raise CompatError(envelope.TOO_MANY_REQUESTS, envelope.MSG_TOO_MANY_REQUESTS)
         # authenticate() takes as long for an unknown account as for a wrong password.
         user = authenticate(request._request, username=username, password=password)
         if user is None:

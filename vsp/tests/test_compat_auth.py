@@ -89,6 +89,29 @@ def test_a_disabled_account_cannot_log_in(boss: User) -> None:
 # --- no token, bad token, expiry, refresh ----------------------------------------------
 
 
+def _attempt(address: str, username: str, password: str) -> int:
+    tab = Frontend(Client(REMOTE_ADDR=address))
+    return int(tab.send("post", "/system/auth/login", {"username": username, "password": password}).json()["code"])
+
+
+@time_machine.travel("2026-12-01 10:00:30 +00:00", tick=False)
+def test_a_guesser_elsewhere_cannot_lock_the_user_out(boss: User) -> None:
+    guesses = [_attempt("203.0.113.9", name, "guess") for name in ["boss", "BOSS", "Boss"] * 4]
+
+    assert guesses == [1002000000] * 10 + [429, 429]  # the spellings are one account
+    assert _attempt("198.51.100.7", "boss", "secret-pass-123") == 0
+
+
+@time_machine.travel("2026-12-01 10:00:30 +00:00", tick=False)
+def test_guessing_one_account_from_many_addresses_meets_its_ceiling(boss: User, settings: Any) -> None:
+    settings.LOGIN_RATE_PER_USER = "25/m"
+    answers = [_attempt(f"203.0.113.{n // 10}", "boss", "guess") for n in range(30)]
+
+    assert answers == [1002000000] * 25 + [429] * 5
+    assert _attempt("198.51.100.7", "boss", "secret-pass-123") == 429
+    assert _attempt("198.51.100.7", "other-user", "guess") == 1002000000  # other accounts are untouched
+
+
 def test_no_token_is_401_in_the_body_with_http_200() -> None:
     response = Frontend().get(PAGE, {"pageNo": 1, "pageSize": 10})
     assert response.status_code == 200
