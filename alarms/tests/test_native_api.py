@@ -182,6 +182,26 @@ def test_bad_filters_are_refused_naming_the_parameter(staff_client: APIClient, q
     assert field in response.json()
 
 
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ("page_size=201", "page_size"),
+        ("page_size=0", "page_size"),
+        ("page_size=-3", "page_size"),
+        ("page_size=ten", "page_size"),
+        ("page_size=", "page_size"),
+        ("page=0", "page"),
+        ("page=last", "page"),
+        ("page=", "page"),
+        ("page=1.5", "page"),
+    ],
+)
+def test_a_bad_page_or_page_size_is_refused_naming_it(staff_client: APIClient, query: str, name: str) -> None:
+    response = staff_client.get(f"{LIST}?{query}")
+    assert response.status_code == 400
+    assert list(response.json()) == [name]
+
+
 def test_pagination_is_bounded(staff_client: APIClient, settings: Any) -> None:
     AlarmEvent.objects.bulk_create(
         AlarmEvent(
@@ -193,9 +213,7 @@ def test_pagination_is_bounded(staff_client: APIClient, settings: Any) -> None:
     default = staff_client.get(LIST).json()
     assert (default["count"], len(default["results"])) == (205, 20)
     assert len(staff_client.get(f"{LIST}?page_size=50").json()["results"]) == 50
-    assert len(staff_client.get(f"{LIST}?page_size=1000").json()["results"]) == 200
-    assert len(staff_client.get(f"{LIST}?page_size=0").json()["results"]) == 20
-    assert len(staff_client.get(f"{LIST}?page_size=-3").json()["results"]) == 20
+    assert len(staff_client.get(f"{LIST}?page_size=200").json()["results"]) == 200
     assert len(staff_client.get(f"{LIST}?page=11").json()["results"]) == 5
     assert staff_client.get(f"{LIST}?page=12").status_code == 404
     pages = [ids(staff_client.get(f"{LIST}?page={page}&page_size=100")) for page in (1, 2, 3)]
