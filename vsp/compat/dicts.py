@@ -42,6 +42,15 @@ DICTIONARIES: dict[str, list[tuple[str, str, str]]] = {
         ("OFFLINE", "离线", "danger"),
         ("UNKNOWN", "未知", "info"),
     ],
+    # Yudao's own, which the notify-message pages (我的站内信) render their columns and filters with.
+    "infra_boolean_string": [
+        ("true", "是", "danger"),
+        ("false", "否", "info"),
+    ],
+    "system_notify_template_type": [
+        ("1", "通知公告", "primary"),
+        ("2", "系统消息", "success"),
+    ],
 }
 
 

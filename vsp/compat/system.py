@@ -22,9 +22,11 @@ from vsp.compat.envelope import CompatError
 from vsp.compat.menus import granted_menus, menu_tree
 from vsp.compat.params import Query
 from vsp.compat.permissions import YUDAO_PERMISSIONS, yudao_permissions_of
+from vsp.compat.profile import display_nickname
 from vsp.compat.representation import epoch_ms
 from vsp.compat.tokens import IssuedTokens, issue_tokens, refresh_tokens, revoke
 from vsp.http import client_ip
+from vsp.models import UserProfile
 
 SUPER_ADMIN_ROLE = "super_admin"
 _WEBSITE = re.compile(r"^[a-zA-Z0-9.-]+(:\d{1,5})?$")
@@ -82,7 +84,10 @@ class LoginView(CompatAPIView):
             # Unknown user and wrong password read the same, as in Yudao.
             raise CompatError.of(envelope.LOGIN_FAILED)
         assert isinstance(user, User)
-        return envelope.success(_tokens(issue_tokens(user)))
+        issued = issue_tokens(user)
+        # Yudao keeps the last login's address and time on the user; the profile page shows them.
+        UserProfile.record_login(user, client_ip(request._request), timezone.now())
+        return envelope.success(_tokens(issued))
 
 
 class RefreshTokenView(CompatAPIView):
@@ -114,12 +119,13 @@ class PermissionInfoView(CompatAPIView):
         permissions = set(YUDAO_PERMISSIONS) if user.is_superuser else yudao_permissions_of(user)
         menus = granted_menus(permissions)
         roles = [SUPER_ADMIN_ROLE] if user.is_superuser else sorted(user.groups.values_list("name", flat=True))
+        profile = UserProfile.of(user)
         return envelope.success(
             {
                 "user": {
                     "id": user.pk,
-                    "nickname": user.get_full_name() or user.get_username(),
-                    "avatar": "",
+                    "nickname": display_nickname(user, profile),
+                    "avatar": profile.avatar,
                     "deptId": None,
                     "username": user.get_username(),
                     "email": user.email,

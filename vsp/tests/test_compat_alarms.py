@@ -408,7 +408,10 @@ def test_dictionaries_have_string_values_sorted_by_type(frontend: Frontend) -> N
     types = [entry["dictType"] for entry in entries]
     assert types == sorted(types)
     assert {"aiot_alarm_level", "aiot_alarm_status", "aiot_alarm_handle_status", "aiot_alarm_type",
-            "aiot_edge_device_status"} == set(types)  # fmt: skip
+            "aiot_edge_device_status", "infra_boolean_string", "system_notify_template_type"} == set(types)  # fmt: skip
+    # The 我的站内信 page's 是否已读 and 类型 columns.
+    read = [(e["value"], e["label"]) for e in entries if e["dictType"] == "infra_boolean_string"]
+    assert read == [("true", "是"), ("false", "否")]
     levels = [(e["value"], e["label"]) for e in entries if e["dictType"] == "aiot_alarm_level"]
     assert levels == [("1", "一级"), ("2", "二级"), ("3", "三级"), ("4", "四级")]
     assert {"dictType": "aiot_alarm_type", "value": "climbing", "label": "climbing", "colorType": "default",
