@@ -22,16 +22,19 @@ from vsp.fields import (
     FiniteFloatField,
     JSONObjectField,
     SnapshotReferenceField,
+    StrictCharField,
     StrictIntegerField,
+    StrictTextField,
 )
 
 
 class ManualAlarmSerializer(BlankIsNoneMixin, serializers.Serializer):
     """Staff entering an alarm by hand; it gets an ``ALT…`` id."""
 
-    alarm_type = serializers.CharField(max_length=64)
-    device_id = serializers.CharField(max_length=64)
-    scene_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    # Text as strict as the edge's: stored ids go to exports and sockets alike.
+    alarm_type = StrictCharField(max_length=64)
+    device_id = StrictCharField(max_length=64)
+    scene_id = StrictCharField(max_length=64, required=False, allow_blank=True)
     event_time = EventTimeField(required=False, help_text="Defaults to now.")
     alarm_level = StrictIntegerField(min_value=1, max_value=4, required=False)
     snapshot_url = SnapshotReferenceField(required=False, allow_blank=True)
@@ -42,7 +45,7 @@ class ManualAlarmSerializer(BlankIsNoneMixin, serializers.Serializer):
 class HandleSerializer(serializers.Serializer):
     handle_status = serializers.ChoiceField(choices=HandleStatus.choices)
     alarm_status = serializers.ChoiceField(choices=AlarmStatus.choices, required=False)
-    remark = serializers.CharField(max_length=settings.HANDLE_REMARK_MAX_LENGTH, required=False, allow_blank=True)
+    remark = StrictTextField(max_length=settings.HANDLE_REMARK_MAX_LENGTH, required=False, allow_blank=True)
 
 
 class HandleLogSerializer(serializers.ModelSerializer):

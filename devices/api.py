@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from rest_framework import mixins, viewsets
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,6 +24,26 @@ class EdgeDeviceViewSet(
     lookup_value_regex = r"[^/]{1,64}"
     action_permissions = {"history": ["devices.view_edgedevice"]}
 
+    @extend_schema(
+        summary="A device's status changes, newest first",
+        parameters=[
+            OpenApiParameter("page", {"type": "integer", "minimum": 1, "maximum": 999_999_999}, description="From 1"),
+            OpenApiParameter(
+                "page_size",
+                {"type": "integer", "minimum": 1, "maximum": settings.API_MAX_PAGE_SIZE},
+                description="Rows",
+            ),
+        ],
+        responses=inline_serializer(
+            "PaginatedDeviceStatusChangeList",
+            {
+                "count": serializers.IntegerField(),
+                "next": serializers.URLField(allow_null=True),
+                "previous": serializers.URLField(allow_null=True),
+                "results": DeviceStatusChangeSerializer(many=True),
+            },
+        ),
+    )
     @action(detail=True, methods=["get"], serializer_class=DeviceStatusChangeSerializer, filterset_class=None)
     def history(self, request: Request, device_id: str) -> Response:
         """The device's status changes, newest first."""

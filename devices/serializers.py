@@ -4,10 +4,17 @@ from rest_framework import serializers
 
 from devices.models import DeviceStatusChange, EdgeDevice
 from vsp.compat.representation import CompatRepresentation
+from vsp.fields import StrictCharField
 
 
 class EdgeDeviceSerializer(serializers.ModelSerializer):
     """The native representation of a device; staff may edit its name and location."""
+
+    # As strict as the edge's text: a name goes to exports and dashboards.
+    name = StrictCharField(max_length=128, allow_blank=True, required=False)
+    location = StrictCharField(
+        max_length=255, allow_blank=True, required=False, help_text="Where the box is: site, building, scene."
+    )
 
     class Meta:
         model = EdgeDevice

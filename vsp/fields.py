@@ -17,13 +17,20 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from vsp.images import SnapshotRejected, inspect_image
-from vsp.times import TimeFormatError, parse_event_time
+from vsp.times import SCHEMA_TIME_PATTERN, TimeFormatError, parse_event_time
 
 
 @extend_schema_field(
     {
-        "oneOf": [{"type": "string", "format": "date-time"}, {"type": "number"}],
-        "description": "ISO 8601, 'YYYY-MM-DD HH:MM:SS' (in TIME_ZONE when without offset), or epoch s/ms.",
+        "oneOf": [
+            {"type": "string", "pattern": SCHEMA_TIME_PATTERN},
+            {"type": "number", "minimum": 946_684_800, "maximum": 4_102_444_799},
+            {"type": "number", "minimum": 946_684_800_000, "maximum": 4_102_444_799_999},
+        ],
+        "description": (
+            "ISO 8601 or 'YYYY-MM-DD HH:MM[:SS]' (in TIME_ZONE when without an offset), or epoch seconds or "
+            "milliseconds; 2000-2100."
+        ),
     }
 )
 class EventTimeField(serializers.Field):
@@ -48,12 +55,25 @@ class StrictCharField(serializers.CharField):
 
     default_error_messages = {"not_string": "Must be a string.", "control": "Must not contain control characters."}
 
+    control_characters = _CONTROL
+
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("not_string")
-        if _CONTROL.search(data):
+        if self.control_characters.search(data):
             self.fail("control")
+        # The length as sent, before trimming: a value over the limit is refused even if spaces pad it.
+        if self.max_length is not None and len(data) > self.max_length:
+            raise serializers.ValidationError(
+                self.error_messages["max_length"].format(max_length=self.max_length), code="max_length"
+            )
         return super().to_internal_value(data)
+
+
+class StrictTextField(StrictCharField):
+    """Free text from staff (a remark): a string that may hold line breaks and tabs, no other control character."""
+
+    control_characters = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class FiniteFloatField(serializers.FloatField):

@@ -8,8 +8,9 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django_filters.constants import EMPTY_VALUES
+from drf_spectacular.utils import extend_schema_field
 
-from vsp.times import TimeFormatError, parse_query_time
+from vsp.times import SCHEMA_QUERY_TIME_PATTERN, TimeFormatError, parse_query_time
 
 
 class QueryTimeField(forms.Field):
@@ -31,9 +32,17 @@ class QueryTimeField(forms.Field):
         try:
             return parse_query_time(value, self.bound)
         except TimeFormatError as exc:
-            raise forms.ValidationError(str(exc)) from None
+            # As a parameter: the message quotes the value, and a "%" in it must not be read as a format.
+            raise forms.ValidationError("%(reason)s", params={"reason": str(exc)}) from None
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": SCHEMA_QUERY_TIME_PATTERN,
+        "description": "ISO 8601, 'YYYY-MM-DD HH:MM[:SS]' or a date 'YYYY-MM-DD' (in TIME_ZONE), or epoch s/ms",
+    }
+)
 class QueryTimeFilter(django_filters.Filter):
     """A time bound; ``bound="end"`` for an upper one, so that a date there means the end of that day."""
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from vsp.publish import publisher
@@ -33,6 +34,8 @@ def check_channel_layer() -> str:
 CHECKS: dict[str, Callable[[], str]] = {"database": check_database, "channel_layer": check_channel_layer}
 
 
+# A probe sends no CSRF token; any method but GET is a 405, whatever cookies come with it.
+@csrf_exempt
 @never_cache
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:

@@ -307,11 +307,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["vsp.permissions.StaffModelPermissions"],
     "DEFAULT_PAGINATION_CLASS": "vsp.pagination.PageNumberPagination",
-    "DEFAULT_PARSER_CLASSES": [
-        "vsp.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON bodies only (ext_data is an object, which a form cannot carry); the token view also takes forms.
+    "DEFAULT_PARSER_CLASSES": ["vsp.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "vsp.exceptions.native_exception_handler",
@@ -328,6 +325,20 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The plain Django views (edge ingest, /health) are added by hooks; error answers and summaries
+    # are filled in after generation (vsp/openapi.py).
+    "PREPROCESSING_HOOKS": ["edge.schema.add_edge_operations", "vsp.openapi.add_health_operation"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "vsp.openapi.document_errors_and_summaries",
+        "edge.schema.refine_edge_schemas",
+    ],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "deviceBearer": {"type": "http", "scheme": "bearer", "description": "A device key from admin"},
+            "deviceKey": {"type": "apiKey", "in": "header", "name": "X-Device-Key"},
+        }
+    },
     "ENUM_NAME_OVERRIDES": {
         "AlarmStatusEnum": "alarms.models.AlarmStatus",
         "HandleStatusEnum": "alarms.models.HandleStatus",

@@ -30,6 +30,17 @@ _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+# For the OpenAPI schema: patterns of times parse_event_time / parse_query_time accept. They are a safe
+# subset: years 2001-2098 (so that no offset takes a time out of the window) and days up to the 28th
+# (a pattern knows no month lengths); the parsers accept more.
+_SCHEMA_DATE = r"20(0[1-9]|[1-8][0-9]|9[0-8])-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+SCHEMA_TIME_PATTERN = (
+    rf"^{_SCHEMA_DATE}[T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{{1,6}})?)?"
+    r"(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])?$"
+)
+SCHEMA_QUERY_TIME_PATTERN = rf"^$|{SCHEMA_TIME_PATTERN}|^{_SCHEMA_DATE}$"
+
+
 class TimeFormatError(ValueError):
     """The value is not a point in time in any accepted format."""
 

@@ -1,8 +1,19 @@
+from typing import Any
+
 from django.contrib import admin
-from django.urls import include, path
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.urls import Resolver404, include, path, re_path, resolve
+from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import RedirectView
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework import serializers
+from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 from rest_framework.throttling import ScopedRateThrottle
 
@@ -14,10 +25,45 @@ from vsp.health import health
 
 
 class ThrottledObtainAuthToken(ObtainAuthToken):
-    """DRF's token-for-password view, limited per address (LOGIN_RATE_PER_IP)."""
+    """DRF's token-for-password view, limited per address (LOGIN_RATE_PER_IP); wrong credentials are a 401."""
 
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
+
+    @extend_schema(
+        summary="Exchange a staff user's password for an API token",
+        responses={
+            200: inline_serializer("IssuedToken", {"token": serializers.CharField()}),
+            401: OpenApiResponse(description="Wrong username or password, or an inactive account"),
+            429: OpenApiResponse(description="Too many attempts from this address"),
+        },
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        if not serializer.is_valid():
+            errors = serializer.errors
+            if [error.code for error in errors.get("non_field_errors", [])] == ["authorization"]:
+                return Response({"detail": str(errors["non_field_errors"][0])}, status=401)
+            raise ValidationError(errors)
+        token, _created = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        return Response({"token": token.key})
+
+
+@csrf_exempt  # it changes nothing, whatever the method and cookies
+def api_not_found(request: HttpRequest) -> HttpResponse:
+    """Any other path under /api/: a JSON 404, as the API's own answers are.
+
+    A path that only lacks its trailing slash is redirected, as APPEND_SLASH would
+    have done had this catch-all not matched it.
+    """
+    if not request.path_info.endswith("/"):
+        try:
+            match = resolve(request.path_info + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_not_found:
+            return redirect(request.get_full_path(force_append_slash=True), permanent=True)
+    return JsonResponse({"detail": f"no API endpoint at {request.path}"}, status=404)
 
 
 router = DefaultRouter()
@@ -39,4 +85,5 @@ urlpatterns = [
     path("admin-api/", include("vsp.compat.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    re_path(r"^api/", api_not_found),
 ]

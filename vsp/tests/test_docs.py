@@ -34,4 +34,56 @@ def test_a_token_is_issued_for_staff_credentials(client: Client) -> None:
     assert response.status_code == 200
     token = response.json()["token"]
     assert client.get("/api/v1/alerts/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 403  # no view permission
-    assert client.post("/api/v1/auth/token/", {"username": "ops", "password": "wrong"}).status_code == 400
+    wrong = client.post("/api/v1/auth/token/", {"username": "ops", "password": "wrong"})
+    assert (wrong.status_code, wrong.json()) == (401, {"detail": "Unable to log in with provided credentials."})
+    assert client.post("/api/v1/auth/token/", {"username": "ops"}).status_code == 400  # a field is missing
+
+
+@pytest.mark.django_db
+def test_the_schema_covers_edge_ingest_and_health_with_their_refusals(client: Client) -> None:
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    paths = schema["paths"]
+
+    report = paths["/api/ai/alert/edge/report"]["post"]
+    assert set(report["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
+    assert {"200", "400", "401", "403", "409", "413", "429", "503"} <= set(report["responses"])
+    assert {"/api/ai/alert/edge/resolve", "/api/ai/device/heartbeat", "/health"} <= set(paths)
+    assert set(paths["/health"]["get"]["responses"]) == {"200", "503"}
+
+
+@pytest.mark.django_db
+def test_every_operation_has_a_summary_and_documents_its_refusals(client: Client) -> None:
+    paths = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["paths"]
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            assert operation.get("summary"), (method, path)
+            assert any(code.startswith("4") for code in operation["responses"]) or path == "/health", (method, path)
+    assert {"400", "401", "403", "404"} <= set(paths["/api/v1/alerts/"]["get"]["responses"])
+    assert {"400", "404", "409"} <= set(paths["/api/v1/alerts/{alarm_id}/handle/"]["post"]["responses"])
+
+
+@pytest.mark.django_db
+def test_a_device_s_history_is_documented_as_the_page_it_is(client: Client) -> None:
+    history = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["paths"][
+        "/api/v1/devices/{device_id}/history/"
+    ]["get"]
+    reference = history["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert reference.endswith("/PaginatedDeviceStatusChangeList")
+    assert {"page", "page_size"} <= {parameter["name"] for parameter in history["parameters"]}
+
+
+@pytest.mark.django_db
+def test_an_unknown_api_path_is_a_json_404_and_a_missing_slash_is_redirected(client: Client) -> None:
+    unknown = client.post("/api/v1/nothing-here/", data="{}", content_type="application/json")
+    assert (unknown.status_code, unknown["Content-Type"]) == (404, "application/json")
+    assert unknown.json() == {"detail": "no API endpoint at /api/v1/nothing-here/"}
+
+    slashless = client.get("/api/v1/alerts?page=2")
+    assert (slashless.status_code, slashless["Location"]) == (301, "/api/v1/alerts/?page=2")
+
+
+def test_health_answers_any_other_method_with_405_whatever_the_cookies() -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.cookies["csrftoken"] = "x" * 32
+    response = client.generic("QUERY", "/health")
+    assert response.status_code == 405

@@ -1,0 +1,30 @@
+"""Schemathesis set-up for the OpenAPI runs (the suite's, and ``SCHEMATHESIS_HOOKS=vsp.tests.schemathesis_hooks``).
+
+A schema can say "base64" or "a file", not "a JPEG that decodes": the formats
+of the snapshot fields generate a real image, so that a case the schema calls
+valid is one the service can accept.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import schemathesis
+from hypothesis import strategies as st
+from PIL import Image
+
+
+def _jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 12), (200, 40, 40)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+JPEG = _jpeg()
+
+
+# The only binary and base64 values in the schema are snapshots: generate real images for them. Values
+# that break the schema (not text, not base64) are still generated for negative cases.
+schemathesis.openapi.format("binary", st.just(JPEG))
+schemathesis.openapi.format("byte", st.just(base64.b64encode(JPEG).decode()))

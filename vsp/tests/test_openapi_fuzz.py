@@ -1,0 +1,53 @@
+"""A bounded schemathesis run over the whole OpenAPI schema, every check on, in process over WSGI.
+
+Each operation gets generated valid and invalid requests against the real
+database: no 5xx, every answer documented (status, content type, body), every
+valid request accepted and every invalid one refused. The edge operations are
+called without a key (EDGE_AUTH_REQUIRED is off in the tests) and the staff
+ones with a superuser's token. ``OPENAPI_FUZZ_EXAMPLES`` raises the bound for a
+longer run; the full CLI run is in README "API map".
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+import schemathesis
+from django.core.wsgi import get_wsgi_application
+from hypothesis import HealthCheck, settings
+from rest_framework.authtoken.models import Token
+from schemathesis.checks import CHECKS
+
+import vsp.tests.schemathesis_hooks  # noqa: F401  (real images for the snapshot fields)
+from conftest import make_user
+
+EXAMPLES = int(os.environ.get("OPENAPI_FUZZ_EXAMPLES", "12"))
+
+schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
+
+
+@pytest.fixture
+def token(transactional_db: None) -> str:
+    return Token.objects.create(user=make_user("fuzzer", superuser=True)).key
+
+
+@pytest.fixture(autouse=True)
+def _unthrottled(settings: Any) -> None:
+    # The token view's per-address throttle would turn most of its cases into 429s.
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "100000/m"}}
+
+
+@pytest.mark.django_db(transaction=True)  # each request commits, as it does in production
+@schema.parametrize()
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+def test_every_operation_answers_as_documented(case: Any, token: str) -> None:
+    edge = "edge" in case.operation.definition.raw.get("tags", []) or case.path == "/health"
+    headers = {} if edge else {"Authorization": f"Token {token}"}
+    case.call_and_validate(headers=headers, checks=CHECKS.get_all())
