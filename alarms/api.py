@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -20,6 +20,10 @@ from alarms.serializers import AlarmDetailSerializer, AlarmSerializer, HandleSer
 from alarms.statistics import RangeTooLong, alarm_statistics
 
 
+@extend_schema_view(
+    list=extend_schema(summary="List alarms, newest first, filtered and paged"),
+    retrieve=extend_schema(summary="One alarm with its ext data and handling log"),
+)
 class AlarmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[AlarmEvent]):
     queryset = AlarmEvent.objects.with_device_name()
     serializer_class = AlarmSerializer

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -14,6 +14,12 @@ from devices.models import EdgeDevice
 from devices.serializers import DeviceStatusChangeSerializer, EdgeDeviceSerializer
 
 
+@extend_schema_view(
+    list=extend_schema(summary="List edge devices, filtered and paged"),
+    retrieve=extend_schema(summary="One edge device: status, last seen, address, version, info"),
+    update=extend_schema(summary="Set a device's name, location and offline timeout"),
+    partial_update=extend_schema(summary="Change a device's name, location or offline timeout"),
+)
 class EdgeDeviceViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet[EdgeDevice]
 ):
