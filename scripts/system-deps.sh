@@ -5,10 +5,16 @@ set -euo pipefail
 
 python="${PYTHON:-python3}"
 packages=()
-# --browser: also Debian's Chromium, which the browser tests drive through Playwright.
+# --browser: also Debian's Chromium, which the browser tests drive through Playwright, and a CJK font
+# (without one the pages' Chinese labels render as boxes in screenshots).
 # --serve: nginx (the proxy of the serving set) and envsubst (which fills in its configuration).
 # --all: both.
-case "${1:-}" in --browser|--all) command -v chromium >/dev/null 2>&1 || packages+=(chromium) ;; esac
+case "${1:-}" in
+  --browser|--all)
+    command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+    [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || packages+=(fonts-wqy-microhei)
+    ;;
+esac
 case "${1:-}" in
   --serve|--all)
     command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || packages+=(nginx-light)
