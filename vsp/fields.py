@@ -24,8 +24,9 @@ from vsp.times import SCHEMA_TIME_PATTERN, TimeFormatError, parse_event_time
     {
         "oneOf": [
             {"type": "string", "pattern": SCHEMA_TIME_PATTERN},
-            {"type": "number", "minimum": 946_684_800, "maximum": 4_102_444_799},
-            {"type": "number", "minimum": 946_684_800_000, "maximum": 4_102_444_799_999},
+            # Exactly the window, [2000-01-01, 2100-01-01) UTC, in seconds and in milliseconds.
+            {"type": "number", "minimum": 946_684_800, "maximum": 4_102_444_800, "exclusiveMaximum": True},
+            {"type": "number", "minimum": 946_684_800_000, "maximum": 4_102_444_800_000, "exclusiveMaximum": True},
         ],
         "description": (
             "ISO 8601 or 'YYYY-MM-DD HH:MM[:SS]' (in TIME_ZONE when without an offset), or epoch seconds or "

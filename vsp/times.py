@@ -20,6 +20,7 @@ from django.utils import timezone
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # 10^11 seconds is the year 5138, so anything at or beyond it must be milliseconds.
 _MILLISECONDS_THRESHOLD = 100_000_000_000
 
@@ -105,10 +106,12 @@ def _from_epoch(value: int | float | str) -> datetime:
         raise TimeFormatError("epoch value is out of range") from None
     if not math.isfinite(number):
         raise TimeFormatError("must be a finite number")
-    seconds = number / 1000 if abs(number) >= _MILLISECONDS_THRESHOLD else number
+    # Truncated to the microsecond, not rounded: a time just before the window's end must not round
+    # onto it (fromtimestamp rounds 4102444799.9999995 up to 2100-01-01).
+    unit = 1000 if abs(number) >= _MILLISECONDS_THRESHOLD else 1_000_000
     try:
-        parsed = datetime.fromtimestamp(seconds, tz=UTC)
-    except (OverflowError, OSError, ValueError):
+        parsed = _EPOCH + timedelta(microseconds=math.floor(number * unit))
+    except OverflowError:
         raise TimeFormatError("epoch value is out of range") from None
     return _in_range(parsed)
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import pytest
 from django.test import override_settings
 from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from vsp.times import TimeFormatError, parse_event_time, parse_query_time
+from vsp.times import (
+    SCHEMA_QUERY_TIME_PATTERN,
+    SCHEMA_TIME_PATTERN,
+    TimeFormatError,
+    parse_event_time,
+    parse_query_time,
+)
 
 INSTANT = datetime(2026, 11, 27, 2, 0, 0, tzinfo=UTC)
 
@@ -89,3 +98,30 @@ def test_a_bad_or_out_of_window_query_date_is_refused(value: str) -> None:
     for bound in ("start", "end"):
         with pytest.raises(TimeFormatError):
             parse_query_time(value, bound)
+
+
+def test_the_schema_s_epoch_bounds_are_the_window() -> None:
+    assert parse_event_time(946_684_800) == datetime(2000, 1, 1, tzinfo=UTC)
+    for value in (946_684_799.999, 4_102_444_800, 4_102_444_800_000, 946_684_799_999):
+        with pytest.raises(TimeFormatError):
+            parse_event_time(value)
+    assert parse_event_time(4_102_444_799.999) < datetime(2100, 1, 1, tzinfo=UTC)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(SCHEMA_TIME_PATTERN, fullmatch=True))
+def test_every_time_the_schema_calls_valid_parses(value: str) -> None:
+    parse_event_time(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(SCHEMA_QUERY_TIME_PATTERN, fullmatch=True).filter(bool))
+def test_every_query_time_the_schema_calls_valid_parses(value: str) -> None:
+    parse_query_time(value, "start")
+    parse_query_time(value, "end")
+
+
+def test_an_epoch_just_before_the_window_s_end_does_not_round_onto_it() -> None:
+    last = datetime(2099, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    assert parse_event_time(math.nextafter(4_102_444_800, 0)) == last
+    assert parse_event_time(math.nextafter(4_102_444_800_000, 0)) == last
