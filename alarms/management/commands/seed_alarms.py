@@ -1,0 +1,64 @@
+"""``manage.py seed_alarms --count N [--devices D] [--days K]``: synthetic alarms for measuring at scale."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+from tqdm import tqdm
+
+from alarms import seeding
+
+MAX_COUNT = 50_000_000
+
+
+def _positive(limit: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise CommandError(f"expected a whole number, got {text!r}") from None
+        if not 1 <= value <= limit:
+            raise CommandError(f"expected 1 to {limit}, got {value}")
+        return value
+
+    return parse
+
+
+class Command(BaseCommand):
+    help = (
+        "Insert N synthetic alarms (ids seed-…) from D cameras over the last K days, with ext data, snapshot "
+        "links and handling. Refuses a database holding real alarms unless --force."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--count", type=_positive(MAX_COUNT), required=True, help="Alarms to insert.")
+        parser.add_argument("--devices", type=_positive(100_000), default=500, help="Cameras (default 500).")
+        parser.add_argument("--days", type=_positive(3650), default=30, help="Days back from now (default 30).")
+        parser.add_argument("--batch", type=_positive(100_000), default=5000, help="Rows per insert (default 5000).")
+        parser.add_argument("--seed", type=int, default=None, help="Random seed, for the same data twice.")
+        parser.add_argument("--force", action="store_true", help="Insert even where real alarms are stored.")
+
+    def handle(self, *args: Any, count: int, devices: int, days: int, batch: int, **options: Any) -> None:
+        if seeding.real_alarms_exist() and not options["force"]:
+            raise CommandError(
+                "this database holds alarms that are not synthetic (ids not starting with "
+                f"{seeding.SEED_PREFIX!r}); seeding it would mix fake alarms into real ones. Use --force to do so."
+            )
+        plan = seeding.Plan(
+            count=count, devices=devices, days=days, end=timezone.now(), run=secrets.token_hex(3), seed=options["seed"]
+        )
+        new_devices = seeding.ensure_devices(plan)
+        started = time.perf_counter()
+        with tqdm(total=count, unit=" alarms", unit_scale=True, disable=options["verbosity"] < 1) as progress:
+            for rows in seeding.batches(plan, batch):
+                seeding.insert(rows)
+                progress.update(len(rows.alarms))
+        elapsed = time.perf_counter() - started
+        self.stdout.write(
+            f"{count} alarms ({seeding.SEED_PREFIX}{plan.run}-…) from {devices} cameras ({new_devices} new) over "
+            f"{days} days in {elapsed:.1f} s: {count / elapsed:,.0f} alarms/s"
+        )

@@ -1,0 +1,82 @@
+"""``manage.py seed_alarms``: synthetic alarms that look like a site's weeks, and never mixed into real ones."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core.management import CommandError, call_command
+from django.db.models import Count, F, Q
+
+from alarms.models import AlarmEvent, AlarmEventExt, AlarmHandleLog, AlarmStatus, HandleStatus
+from alarms.seeding import SEED_PREFIX, TYPES
+from alarms.tests.factories import aware, make_alarm
+from devices.models import EdgeDevice
+
+pytestmark = pytest.mark.django_db
+NOW = aware("2026-12-01 12:00:00")
+
+
+def seed(*args: str) -> str:
+    out = io.StringIO()
+    with time_machine.travel(NOW, tick=False):
+        call_command("seed_alarms", *args, "--verbosity", "0", stdout=out)
+    return out.getvalue()
+
+
+def test_seeded_alarms_look_like_a_site_s_days() -> None:
+    said = seed("--count", "3000", "--devices", "20", "--days", "10", "--batch", "700", "--seed", "7")
+
+    assert "3000 alarms" in said
+    assert "from 20 cameras (20 new)" in said
+    alarms = AlarmEvent.objects.all()
+    assert alarms.count() == AlarmEventExt.objects.count() == 3000
+    assert not alarms.exclude(alarm_id__startswith=SEED_PREFIX).exists()
+    assert EdgeDevice.objects.filter(device_id__startswith="seed-cam-").count() == 20
+    assert set(alarms.values_list("device_id", flat=True)) <= set(EdgeDevice.objects.values_list("pk", flat=True))
+    assert set(alarms.values_list("alarm_type", flat=True)) == {kind for kind, _, _ in TYPES}
+    assert set(alarms.values_list("alarm_level", flat=True)) == {1, 2, 3, 4}
+    # The times are the history's, not the insert's.
+    assert not alarms.filter(Q(event_time__lt=NOW - timedelta(days=10)) | Q(event_time__gt=NOW)).exists()
+    assert not alarms.filter(created_at__lt=F("event_time")).exists()
+    assert alarms.filter(created_at__lt=NOW - timedelta(days=5)).count() > 1000
+    # Handling is consistent: who, when, and statuses that go together; one log entry per handled alarm.
+    handled = alarms.exclude(handle_status=HandleStatus.UNHANDLED)
+    assert not handled.filter(Q(handler="") | Q(handle_time__isnull=True) | Q(handle_time__lt=F("created_at"))).exists()
+    assert not handled.filter(handle_status=HandleStatus.HANDLED).exclude(alarm_status=AlarmStatus.RESOLVED).exists()
+    untouched = alarms.filter(handle_status=HandleStatus.UNHANDLED)
+    assert not untouched.exclude(alarm_status=AlarmStatus.NEW).exclude(handler="").exists()
+    assert AlarmHandleLog.objects.count() == handled.count()
+    # Staff have dealt with most of the old alarms and few of the newest.
+    old = alarms.filter(event_time__lt=NOW - timedelta(days=2))
+    assert handled.filter(pk__in=old).count() > 0.8 * old.count()
+    by_hour = alarms.values("event_time__hour").annotate(n=Count("pk"))
+    assert max(row["n"] for row in by_hour) > 3 * min(row["n"] for row in by_hour)  # the day has a rhythm
+    assert AlarmEventExt.objects.filter(ext_data__has_key="bbox").count() == 3000
+
+
+def test_a_database_with_real_alarms_is_refused_unless_forced() -> None:
+    make_alarm(alarm_id="REAL-1")
+
+    with pytest.raises(CommandError, match="not synthetic"):
+        seed("--count", "10")
+    assert AlarmEvent.objects.count() == 1
+
+    seed("--count", "10", "--force")
+    assert AlarmEvent.objects.count() == 11
+
+
+def test_runs_add_up_without_colliding() -> None:
+    seed("--count", "50", "--devices", "3")
+    seed("--count", "50", "--devices", "3")
+    assert AlarmEvent.objects.count() == 100
+    assert EdgeDevice.objects.count() == 3
+
+
+@pytest.mark.parametrize("args", [["--count", "0"], ["--count", "ten"], ["--count", "5", "--days", "0"]])
+def test_bad_arguments_are_refused(args: list[str]) -> None:
+    with pytest.raises(CommandError):
+        seed(*args)
+    assert AlarmEvent.objects.count() == 0
