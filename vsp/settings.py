@@ -215,6 +215,8 @@ SNAPSHOT_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 SNAPSHOT_THUMBNAIL_SIZE = (320, 320)
 # prune_snapshots refuses to delete more than this share of stored snapshots in one run without --force.
 SNAPSHOT_PRUNE_MAX_FRACTION = 0.5
+# prune_alarms deletes closed, unpinned alarms older than this many days; 0 keeps every alarm.
+ALARM_RETENTION_DAYS = env_int("ALARM_RETENTION_DAYS", 0, minimum=0)
 # ext_data is kept as the edge sent it; bounding it keeps one alarm row small.
 EXT_DATA_MAX_BYTES = 64 * 1024
 # How deeply ext_data and a heartbeat's info may nest: MariaDB's JSON check refuses 32 levels and more

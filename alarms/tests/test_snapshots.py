@@ -19,7 +19,7 @@ from django.test import Client
 from django.utils import timezone
 from PIL import Image
 
-from alarms.models import AlarmEvent, PendingSnapshot, SnapshotStatus
+from alarms.models import AlarmEvent, AlarmEventExt, AlarmHandleLog, PendingSnapshot, SnapshotStatus
 from alarms.tests.factories import aware, make_alarm, report_payload
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -227,7 +227,7 @@ def test_prune_deletes_old_unpinned_snapshots_only(snapshot_dir: Path, capsys: A
     assert (snapshot_dir / "snapshots/x/OLD-PINNED.jpg").exists()
     out = capsys.readouterr().out
     assert "1 of 5 stored snapshot(s)" in out
-    assert "1/1" in out
+    assert "pruned 1 snapshot(s)" in out
 
 
 def test_a_dry_run_deletes_nothing(snapshot_dir: Path, capsys: Any) -> None:
@@ -252,8 +252,20 @@ def test_prune_stops_before_deleting_most_snapshots_unless_forced(snapshot_dir: 
     assert AlarmEvent.objects.filter(snapshot_status="PRUNED").count() == 3
 
 
+def test_prune_walks_every_batch_even_where_times_are_equal(snapshot_dir: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr("alarms.management.commands.prune_snapshots.CHUNK", 2)
+    old = timezone.now() - timedelta(days=100)
+    for number in range(5):
+        stored_alarm(f"SAME-{number}", old)  # one event time: the walk goes on by alarm id
+    stored_alarm("LATER", old + timedelta(seconds=1))
+
+    call_command("prune_snapshots", "--older-than", "90d", "--force")
+
+    assert set(AlarmEvent.objects.values_list("snapshot_status", flat=True)) == {"PRUNED"}
+
+
 def test_prune_needs_a_sane_age(snapshot_dir: Path) -> None:
-    with pytest.raises(CommandError, match="--older-than takes a number of days"):
+    with pytest.raises(CommandError, match="--older-than: an age is a number of days"):
         call_command("prune_snapshots", "--older-than", "soon")
 
 
@@ -288,3 +300,57 @@ def test_a_signed_link_to_a_folder_is_404(snapshot_dir: Path) -> None:
     report_with_image("Q-2", image_bytes())
     assert Client().get(link("snapshots/2026/11/27")).status_code == 404
     assert Client().get(link("snapshots/2026/11/27/cam-01/Q-2.jpg/inside")).status_code == 404
+
+
+# --- alarm retention (prune_alarms) ---------------------------------------------------------
+
+
+def test_alarm_retention_is_off_by_default(snapshot_dir: Path, capsys: Any) -> None:
+    make_alarm(alarm_id="ANCIENT", event_time=timezone.now() - timedelta(days=3000), handle_status="HANDLED")
+    call_command("prune_alarms")
+    assert AlarmEvent.objects.filter(pk="ANCIENT").exists()
+    assert "alarm retention is off" in capsys.readouterr().out
+
+
+def test_retention_deletes_closed_old_alarms_in_batches_and_keeps_open_and_pinned_ones(
+    snapshot_dir: Path, settings: Any
+) -> None:
+    settings.ALARM_RETENTION_DAYS = 180
+    old = timezone.now() - timedelta(days=200)
+    for number in range(5):  # one event time for all: the batches go on by alarm id
+        alarm = stored_alarm(f"DONE-{number}", old, handle_status="HANDLED", alarm_status="RESOLVED")
+        AlarmEventExt.objects.create(alarm=alarm, ext_data={"n": number})
+        AlarmHandleLog.objects.create(
+            alarm=alarm, actor_name="li.na", from_handle_status="UNHANDLED", to_handle_status="HANDLED",
+            from_alarm_status="NEW", to_alarm_status="RESOLVED", created_at=old,
+        )  # fmt: skip
+    make_alarm(alarm_id="FALSE-OLD", event_time=old, handle_status="IGNORED")
+    make_alarm(alarm_id="OPEN-OLD", event_time=old)
+    make_alarm(alarm_id="BUSY-OLD", event_time=old, handle_status="HANDLING")
+    make_alarm(alarm_id="PINNED-OLD", event_time=old, handle_status="HANDLED", snapshot_pinned=True)
+    make_alarm(alarm_id="DONE-RECENT", event_time=timezone.now() - timedelta(days=10), handle_status="HANDLED")
+
+    call_command("prune_alarms", "--batch", "2")
+
+    assert set(AlarmEvent.objects.values_list("pk", flat=True)) == {"OPEN-OLD", "BUSY-OLD", "PINNED-OLD", "DONE-RECENT"}
+    assert not AlarmEventExt.objects.exists()
+    assert not AlarmHandleLog.objects.exists()
+    assert not list((snapshot_dir / "snapshots/x").iterdir())  # the deleted alarms' images went with them
+
+
+def test_a_retention_dry_run_counts_and_deletes_nothing(snapshot_dir: Path, capsys: Any) -> None:
+    make_alarm(alarm_id="DONE-OLD", event_time=timezone.now() - timedelta(days=100), handle_status="HANDLED")
+    make_alarm(alarm_id="OPEN-OLDER", event_time=timezone.now() - timedelta(days=100))
+
+    call_command("prune_alarms", "--older-than", "90d", "--dry-run")
+
+    assert AlarmEvent.objects.count() == 2
+    assert "1 closed, unpinned alarm(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "args", [["--older-than", "soon"], ["--older-than", "0d"], ["--older-than", "9d", "--batch", "0"]]
+)
+def test_retention_needs_sane_arguments(snapshot_dir: Path, args: list[str]) -> None:
+    with pytest.raises(CommandError):
+        call_command("prune_alarms", *args)

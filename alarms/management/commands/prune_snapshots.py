@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import re
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
+from tqdm import tqdm
 
+from alarms import retention
 from alarms.models import AlarmEvent, SnapshotStatus
 from alarms.snapshots import snapshot_storage
 
+# Snapshots per batch: each batch is one short UPDATE after its objects are deleted.
 CHUNK = 500
-_AGE = re.compile(r"^(\d+)d$")
-
-
-def parse_age(text: str) -> timedelta:
-    match = _AGE.match(text.strip())
-    if not match or int(match.group(1)) < 1:
-        raise CommandError(f"--older-than takes a number of days such as 90d, got {text!r}")
-    return timedelta(days=int(match.group(1)))
 
 
 class Command(BaseCommand):
@@ -35,7 +28,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, older_than: str, dry_run: bool = False, force: bool = False, **options: Any) -> None:
-        cutoff = timezone.now() - parse_age(older_than)
+        try:
+            cutoff = timezone.now() - retention.parse_age(older_than)
+        except retention.BadAge as exc:
+            raise CommandError(f"--older-than: {exc}") from None
         stored = AlarmEvent.objects.filter(snapshot_status=SnapshotStatus.STORED)
         doomed = stored.filter(event_time__lt=cutoff, snapshot_pinned=False).exclude(snapshot_url="")
         total, count = stored.count(), doomed.count()
@@ -49,23 +45,16 @@ class Command(BaseCommand):
             )
         storage = snapshot_storage()
         done = 0
-        while True:
-            # Each chunk leaves the set, so the next one starts again from the top.
-            chunk = list(
-                doomed.order_by("event_time", "alarm_id").values_list("alarm_id", "snapshot_url", "thumbnail_key")[
-                    :CHUNK
-                ]
-            )
-            if not chunk:
-                break
-            for _alarm_id, key, thumb in chunk:
-                for name in (key, thumb):
-                    if name:
-                        storage.delete(name)
-            AlarmEvent.objects.filter(pk__in=[row[0] for row in chunk]).update(
-                snapshot_status=SnapshotStatus.PRUNED, thumbnail_key="", updated_at=timezone.now()
-            )
-            done += len(chunk)
-            bar = "#" * (30 * done // count)
-            self.stdout.write(f"[{bar:<30}] {done}/{count}")
+        with tqdm(total=count, unit=" snapshots", disable=options["verbosity"] < 1) as progress:
+            for rows in retention.walk(doomed, cutoff, CHUNK, "snapshot_url", "thumbnail_key"):
+                for _time, _alarm_id, key, thumb in rows:
+                    for name in (key, thumb):
+                        if name:
+                            storage.delete(name)
+                # Only rows still as they were read: an alarm pinned meanwhile keeps its status.
+                AlarmEvent.objects.filter(pk__in=[row[1] for row in rows], snapshot_pinned=False).update(
+                    snapshot_status=SnapshotStatus.PRUNED, thumbnail_key="", updated_at=timezone.now()
+                )
+                done += len(rows)
+                progress.update(len(rows))
         self.stdout.write(self.style.SUCCESS(f"pruned {done} snapshot(s)"))
