@@ -34,7 +34,7 @@ def test_seeded_alarms_look_like_a_site_s_days() -> None:
     alarms = AlarmEvent.objects.all()
     assert alarms.count() == AlarmEventExt.objects.count() == 3000
     assert not alarms.exclude(alarm_id__startswith=SEED_PREFIX).exists()
-    assert EdgeDevice.objects.filter(device_id__startswith="seed-cam-").count() == 20
+    assert EdgeDevice.objects.filter(device_id__startswith="cam-").count() == 20
     assert set(alarms.values_list("device_id", flat=True)) <= set(EdgeDevice.objects.values_list("pk", flat=True))
     assert set(alarms.values_list("alarm_type", flat=True)) == {kind for kind, _, _ in TYPES}
     assert set(alarms.values_list("alarm_level", flat=True)) == {1, 2, 3, 4}

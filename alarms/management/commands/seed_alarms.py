@@ -36,7 +36,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--count", type=_positive(MAX_COUNT), required=True, help="Alarms to insert.")
-        parser.add_argument("--devices", type=_positive(100_000), default=500, help="Cameras (default 500).")
+        parser.add_argument("--devices", type=_positive(10_000), default=500, help="Cameras (default 500).")
         parser.add_argument("--days", type=_positive(3650), default=30, help="Days back from now (default 30).")
         parser.add_argument("--batch", type=_positive(100_000), default=5000, help="Rows per insert (default 5000).")
         parser.add_argument("--seed", type=int, default=None, help="Random seed, for the same data twice.")
