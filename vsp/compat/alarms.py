@@ -29,6 +29,7 @@ from vsp.compat.envelope import CompatError
 from vsp.compat.export import alarm_workbook
 from vsp.compat.params import Query
 from vsp.compat.representation import camel
+from vsp.pagination import page_rows
 
 
 class AlarmDetailCompatSerializer(AlarmCompatSerializer):
@@ -80,7 +81,7 @@ def filtered_alarms(request: Request) -> tuple[QuerySet[AlarmEvent], datetime | 
 def _page(queryset: QuerySet[Any], request: Request, serializer: type[serializers.BaseSerializer[Any]]) -> Response:
     page = Query(request.query_params).page()
     total = queryset.count()
-    rows = queryset[page.offset : page.offset + page.size] if page.offset < total else []
+    rows = page_rows(queryset, page.offset, page.size) if page.offset < total else []
     return envelope.success({"list": serializer(rows, many=True).data, "total": total})
 
 

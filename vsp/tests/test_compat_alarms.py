@@ -424,3 +424,15 @@ def test_dictionaries_need_a_login_but_no_permission() -> None:
     assert tab.get("/system/dict-data/simple-list").json()["code"] == 401
     tab.login("clerk")
     assert tab.get("/system/dict-data/simple-list").json()["code"] == 0
+
+
+def test_deep_compat_pages_are_the_rows_plain_offsets_give(frontend: Frontend, monkeypatch: Any) -> None:
+    monkeypatch.setattr("vsp.pagination.DEFERRED_JOIN_FROM", 0)
+    make_device("cam-named", name="Named")
+    for number in range(12):
+        make_alarm(alarm_id=f"CJ-{number:02d}", device_id="cam-named", event_time=aware("2026-11-10 08:00:00"))
+    rows = [frontend.get(PAGE, {"pageNo": page, "pageSize": 5}).json()["data"] for page in (1, 2, 3)]
+
+    assert [row["alarmId"] for page in rows for row in page["list"]] == [f"CJ-{n:02d}" for n in range(11, -1, -1)]
+    assert {page["total"] for page in rows} == {12}
+    assert {row["deviceName"] for page in rows for row in page["list"]} == {"Named"}
