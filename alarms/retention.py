@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from alarms.models import AlarmEvent, HandleStatus, SnapshotStatus
 from alarms.snapshots import snapshot_storage
@@ -83,10 +84,34 @@ def delete_alarms(rows: list[tuple[Any, ...]]) -> int:
             if name
         ]
         AlarmEvent.objects.filter(pk__in=[row[0] for row in doomed]).delete()
+    _delete_objects(names)
+    return len(doomed)
+
+
+def prune_snapshots(candidates: list[str]) -> int:
+    """Mark a batch's snapshots PRUNED, then delete their objects; returns how many.
+
+    Only rows still stored and unpinned when locked: an alarm pinned meanwhile keeps its image.
+    The objects go after the commit, so a failure leaves an orphaned file, never a STORED alarm
+    whose image is gone.
+    """
+    with transaction.atomic():
+        doomed = list(
+            AlarmEvent.objects.select_for_update()
+            .filter(pk__in=candidates, snapshot_status=SnapshotStatus.STORED, snapshot_pinned=False)
+            .values_list("alarm_id", "snapshot_url", "thumbnail_key")
+        )
+        AlarmEvent.objects.filter(pk__in=[row[0] for row in doomed]).update(
+            snapshot_status=SnapshotStatus.PRUNED, thumbnail_key="", updated_at=timezone.now()
+        )
+    _delete_objects([name for _alarm_id, key, thumb in doomed for name in (key, thumb) if name])
+    return len(doomed)
+
+
+def _delete_objects(names: list[str]) -> None:
     storage = snapshot_storage()
     for name in names:
         try:
             storage.delete(name)
         except Exception as exc:  # one unreachable object must not stop the run
-            logger.warning("could not delete snapshot object %s of a deleted alarm: %s", name, exc)
-    return len(doomed)
+            logger.warning("could not delete snapshot object %s: %s", name, exc)

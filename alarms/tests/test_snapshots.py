@@ -354,3 +354,22 @@ def test_a_retention_dry_run_counts_and_deletes_nothing(snapshot_dir: Path, caps
 def test_retention_needs_sane_arguments(snapshot_dir: Path, args: list[str]) -> None:
     with pytest.raises(CommandError):
         call_command("prune_alarms", *args)
+
+
+def test_a_batch_leaves_what_was_pinned_or_reopened_after_the_walk_read_it(snapshot_dir: Path) -> None:
+    from alarms import retention
+
+    old = timezone.now() - timedelta(days=200)
+    stored_alarm("PIN-LATE", old, snapshot_pinned=True)  # pinned after the walk listed it
+    stored_alarm("PRUNE-ME", old)
+    make_alarm(alarm_id="REOPENED", event_time=old, handle_status="HANDLING")
+    make_alarm(alarm_id="CLOSED", event_time=old, handle_status="HANDLED")
+
+    assert retention.prune_snapshots(["PIN-LATE", "PRUNE-ME"]) == 1
+    assert retention.delete_alarms([(old, "REOPENED"), (old, "CLOSED")]) == 1
+
+    assert dict(AlarmEvent.objects.values_list("pk", "snapshot_status")) == {
+        "PIN-LATE": "STORED", "PRUNE-ME": "PRUNED", "REOPENED": "NONE",
+    }  # fmt: skip
+    assert (snapshot_dir / "snapshots/x/PIN-LATE.jpg").exists()
+    assert not (snapshot_dir / "snapshots/x/PRUNE-ME.jpg").exists()

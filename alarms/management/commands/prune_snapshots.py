@@ -11,7 +11,6 @@ from tqdm import tqdm
 
 from alarms import retention
 from alarms.models import AlarmEvent, SnapshotStatus
-from alarms.snapshots import snapshot_storage
 
 # Snapshots per batch: each batch is one short UPDATE after its objects are deleted.
 CHUNK = 500
@@ -43,18 +42,10 @@ class Command(BaseCommand):
                 f"refusing to delete {count} of {total} snapshots (over {settings.SNAPSHOT_PRUNE_MAX_FRACTION:.0%}) "
                 "in one run; check --older-than, or pass --force"
             )
-        storage = snapshot_storage()
         done = 0
         with tqdm(total=count, unit=" snapshots", disable=options["verbosity"] < 1) as progress:
-            for rows in retention.walk(doomed, cutoff, CHUNK, "snapshot_url", "thumbnail_key"):
-                for _time, _alarm_id, key, thumb in rows:
-                    for name in (key, thumb):
-                        if name:
-                            storage.delete(name)
-                # Only rows still as they were read: an alarm pinned meanwhile keeps its status.
-                AlarmEvent.objects.filter(pk__in=[row[1] for row in rows], snapshot_pinned=False).update(
-                    snapshot_status=SnapshotStatus.PRUNED, thumbnail_key="", updated_at=timezone.now()
-                )
-                done += len(rows)
+            for rows in retention.walk(doomed, cutoff, CHUNK):
+                pruned = retention.prune_snapshots([row[1] for row in rows])
+                done += pruned
                 progress.update(len(rows))
         self.stdout.write(self.style.SUCCESS(f"pruned {done} snapshot(s)"))
