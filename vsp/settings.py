@@ -314,7 +314,6 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "vsp.exceptions.native_exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"login": LOGIN_RATE_PER_IP},
     "PAGE_SIZE": API_PAGE_SIZE,
 }
 

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import Resolver404, include, path, re_path, resolve
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import RedirectView
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -11,24 +12,28 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import Throttled, ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
-from rest_framework.throttling import ScopedRateThrottle
 
 from alarms import snapshot_views
 from alarms import views as alarm_views
 from alarms.api import AlarmViewSet
 from devices.api import EdgeDeviceViewSet
+from vsp import ratelimit
+from vsp.compat.system import login_limits
 from vsp.health import health
+from vsp.http import client_ip
+from vsp.parsers import JSONParser
 
 
 class ThrottledObtainAuthToken(ObtainAuthToken):
-    """DRF's token-for-password view, limited per address (LOGIN_RATE_PER_IP); wrong credentials are a 401."""
+    """DRF's token-for-password view under the compat login's limits; wrong credentials are a 401."""
 
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "login"
+    # The project's JSON parser: JSON nested too deeply is a 400, not a 500.
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     @extend_schema(
         summary="Exchange a staff user's password for an API token",
@@ -39,6 +44,10 @@ class ThrottledObtainAuthToken(ObtainAuthToken):
         },
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        username = request.data.get("username") if hasattr(request.data, "get") else None
+        limits = login_limits(username if isinstance(username, str) else "", client_ip(request._request))
+        if (exceeded := ratelimit.check(limits, timezone.now())) is not None:
+            raise Throttled(wait=exceeded.retry_after)
         serializer = self.get_serializer(data=request.data)
         if not serializer.is_valid():
             errors = serializer.errors
@@ -62,7 +71,11 @@ def api_not_found(request: HttpRequest) -> HttpResponse:
         except Resolver404:
             match = None
         if match is not None and match.func is not api_not_found:
-            return redirect(request.get_full_path(force_append_slash=True), permanent=True)
+            # 301 would turn a POST into a GET without its body; 308 keeps the method and the body.
+            response = redirect(request.get_full_path(force_append_slash=True), permanent=True)
+            if request.method not in ("GET", "HEAD"):
+                response.status_code = 308
+            return response
     return JsonResponse({"detail": f"no API endpoint at {request.path}"}, status=404)
 
 

@@ -50,8 +50,10 @@ class LoginSerializer(serializers.Serializer):
     )
 
 
-def _login_limits(username: str, address: str | None) -> list[ratelimit.Limit]:
-    """The account from this address first: an attempt refused there counts against nothing else."""
+def login_limits(username: str, address: str | None) -> list[ratelimit.Limit]:
+    """A login's limits (the compat login and the native token view): the account from this address first,
+    then the address, then the account from everywhere. An attempt refused at one is not counted by the next.
+    """
     username = username.casefold()  # "Boss" is "boss" to a case-insensitive collation
     limits = [ratelimit.Limit("login-user", username, ratelimit.Rate.parse(settings.LOGIN_RATE_PER_USER))]
     if address:
@@ -73,7 +75,7 @@ class LoginView(CompatAPIView):
         serializer = LoginSerializer(data=request.data if isinstance(request.data, dict) else {})
         serializer.is_valid(raise_exception=True)
         username, password = serializer.validated_data["username"], serializer.validated_data["password"]
-        if ratelimit.check(_login_limits(username, client_ip(request._request)), timezone.now()) is not None:
+        if ratelimit.check(login_limits(username, client_ip(request._request)), timezone.now()) is not None:
             raise CompatError(envelope.TOO_MANY_REQUESTS, envelope.MSG_TOO_MANY_REQUESTS)
         # authenticate() takes as long for an unknown account as for a wrong password.
         user = authenticate(request._request, username=username, password=password)

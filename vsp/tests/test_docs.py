@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.test import Client
 
@@ -80,6 +81,27 @@ def test_an_unknown_api_path_is_a_json_404_and_a_missing_slash_is_redirected(cli
 
     slashless = client.get("/api/v1/alerts?page=2")
     assert (slashless.status_code, slashless["Location"]) == (301, "/api/v1/alerts/?page=2")
+    posted = client.post("/api/v1/alerts", data="{}", content_type="application/json")
+    assert (posted.status_code, posted["Location"]) == (308, "/api/v1/alerts/")  # the method and body are kept
+
+
+@pytest.mark.django_db
+@time_machine.travel("2026-12-01 10:00:30 +00:00", tick=False)  # one rate window for every attempt
+def test_token_guesses_meet_the_login_limits_and_spare_the_user_elsewhere() -> None:
+    make_user("ops")
+    guesser = Client(REMOTE_ADDR="203.0.113.9")
+    guess = {"username": "ops", "password": "guess"}
+    answers = [guesser.post("/api/v1/auth/token/", guess).status_code for _ in range(11)]
+    assert answers == [401] * 10 + [429]
+    elsewhere = Client(REMOTE_ADDR="198.51.100.7")
+    assert elsewhere.post("/api/v1/auth/token/", {"username": "ops", "password": "secret-pass-123"}).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_token_view_refuses_json_nested_too_deeply_with_a_400(client: Client) -> None:
+    body = "[" * 5000 + "]" * 5000
+    response = client.post("/api/v1/auth/token/", data=body, content_type="application/json")
+    assert response.status_code == 400
 
 
 def test_health_answers_any_other_method_with_405_whatever_the_cookies() -> None:
