@@ -19,6 +19,7 @@ from django.core.validators import EmailValidator, URLValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import serializers
+from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -227,7 +228,11 @@ class PasswordUpdateView(CompatAPIView):
 
 
 def _end_other_sessions(user: User, token: object) -> None:
-    """Drop the user's compat sessions but the one ``token`` (an access or refresh token) belongs to."""
+    """Drop the user's other sessions: every compat one but the one ``token`` belongs to, and its native API tokens.
+
+    Django admin sessions end by themselves: their hash is derived from the password.
+    """
+    Token.objects.filter(user_id=user.pk).delete()
     keep: int | None = None
     if isinstance(token, str):
         digest = token_digest(token)

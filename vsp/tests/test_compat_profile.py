@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from conftest import make_user
 from vsp.models import RefreshToken, UserProfile
@@ -234,6 +235,7 @@ def test_a_wrong_old_password_is_refused_and_the_password_stays(frontend: Fronte
 def test_the_password_changes_and_other_sessions_end(frontend: Frontend) -> None:
     other_tab = Frontend()
     other_tab.login("alice")
+    api_token = Token.objects.create(user=User.objects.get(username="alice"))
 
     assert data(frontend.send("put", PASSWORD, {"oldPassword": OLD_PASSWORD, "newPassword": "brand-new-9"})) is True
 
@@ -242,6 +244,7 @@ def test_the_password_changes_and_other_sessions_end(frontend: Frontend) -> None
     assert frontend.get(GET).json()["code"] == 0  # this session goes on
     assert other_tab.get(GET).json() == {"code": 401, "data": None, "msg": "账号未登录"}
     assert other_tab.refresh().json()["msg"] == "无效的刷新令牌"
+    assert not Token.objects.filter(pk=api_token.pk).exists()  # the native API's token ends too
 
 
 @pytest.mark.parametrize(
