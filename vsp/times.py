@@ -91,11 +91,13 @@ def _day_bound(text: str, bound: Literal["start", "end"]) -> datetime:
     except ValueError:
         raise TimeFormatError(f"{text!r} is not a valid date") from None
     zone = timezone.get_default_timezone()
-    start = _in_range(timezone.make_aware(datetime.combine(day, time()), zone))
-    if bound == "start":
-        return start
+    start = timezone.make_aware(datetime.combine(day, time()), zone)
     following = timezone.make_aware(datetime.combine(day + timedelta(days=1), time()), zone)
-    # The day's last microsecond, or the window's when the day straddles its end.
+    if following <= EARLIEST or start >= LATEST:
+        raise TimeFormatError(f"{text!r} is outside {EARLIEST:%Y-%m-%d} .. {LATEST:%Y-%m-%d}")
+    # A day the window's edge cuts is clamped to the window.
+    if bound == "start":
+        return max(start, EARLIEST)
     return min(following, LATEST) - timedelta(microseconds=1)
 
 

@@ -93,6 +93,14 @@ def test_a_query_date_on_a_daylight_saving_day_has_its_real_length() -> None:
     )
 
 
+def test_the_days_the_window_s_edges_cut_are_clamped_to_it() -> None:
+    # In Asia/Shanghai 2000-01-01 begins before the window (1999-12-31 16:00 UTC) and 2100-01-01 ends after it.
+    assert parse_query_time("2000-01-01") == datetime(2000, 1, 1, tzinfo=UTC)
+    assert parse_query_time("2000-01-01", "end") == datetime(2000, 1, 1, 15, 59, 59, 999999, tzinfo=UTC)
+    assert parse_query_time("2100-01-01") == datetime(2099, 12, 31, 16, 0, tzinfo=UTC)
+    assert parse_query_time("2100-01-01", "end") == datetime(2099, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
 @pytest.mark.parametrize("value", ["2026-02-30", "1999-12-31", "2100-01-02", "2026-12-01\x00", "20261201"])
 def test_a_bad_or_out_of_window_query_date_is_refused(value: str) -> None:
     for bound in ("start", "end"):
