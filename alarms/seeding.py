@@ -184,6 +184,7 @@ def _alarm(
         alarm["duration_ms"] = duration_ms
         alarm["end_time"] = event_time + timedelta(milliseconds=duration_ms)
         alarm["resolve_type"] = rng.choice(["target_left", "timeout", "manual"])
+        alarm["alarm_status"] = AlarmStatus.RESOLVED.value  # as the edge's resolve leaves it
     # The older an alarm, the likelier staff have dealt with it.
     age = plan.end - event_time
     handled_chance = 0.1 if age < timedelta(hours=2) else 0.6 if age < timedelta(days=1) else 0.9
@@ -191,14 +192,15 @@ def _alarm(
         false_alarm = rng.random() < 0.2
         handle_status = HandleStatus.IGNORED if false_alarm else rng.choice(_HANDLED_OR_HANDLING)
         alarm["handle_status"] = handle_status.value
-        alarm["alarm_status"] = (
-            AlarmStatus.RESOLVED if handle_status == HandleStatus.HANDLED else AlarmStatus.CONFIRMED
-        ).value
+        # Staff move the status forward only: a resolved alarm stays resolved.
+        if handle_status == HandleStatus.HANDLED:
+            alarm["alarm_status"] = AlarmStatus.RESOLVED.value
+        else:
+            alarm.setdefault("alarm_status", AlarmStatus.CONFIRMED.value)
         alarm["handler"] = rng.choice(HANDLERS)
         alarm["handle_remark"] = rng.choice(REMARKS[2:4] if false_alarm else REMARKS[:2] + REMARKS[4:])
-        alarm["handle_time"] = alarm["updated_at"] = min(
-            created_at + timedelta(seconds=rng.lognormvariate(6, 1.2)), plan.end
-        )
+        handled_at = created_at + timedelta(seconds=rng.lognormvariate(6, 1.2))
+        alarm["handle_time"] = alarm["updated_at"] = max(created_at, min(handled_at, plan.end))
     return alarm
 
 
@@ -268,5 +270,5 @@ def insert(batch: Batch) -> None:
 
 
 def real_alarms_exist() -> bool:
-    """Whether any alarm is not one of ours (an index range check on the primary key)."""
+    """Whether any alarm is not one of ours: the first primary key outside the prefix, read off the index."""
     return AlarmEvent.objects.exclude(alarm_id__startswith=SEED_PREFIX).exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import secrets
 import time
 from typing import Any
@@ -20,9 +21,9 @@ def _positive(limit: int) -> Any:
         try:
             value = int(text)
         except ValueError:
-            raise CommandError(f"expected a whole number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
         if not 1 <= value <= limit:
-            raise CommandError(f"expected 1 to {limit}, got {value}")
+            raise argparse.ArgumentTypeError(f"expected 1 to {limit}, got {value}")
         return value
 
     return parse
