@@ -129,10 +129,12 @@ class Inbox:
         )
 
     def mark_all_read(self, now: datetime) -> None:
-        """update-all-read: the cursor moves to the newest message; it never moves back.
+        """update-all-read: the cursor moves to the newest message the user can see; it never moves back.
 
-        The newest message's time rather than ``now``: an alarm stored just before ``now`` whose
-        transaction commits just after would otherwise count as read without ever being shown.
+        The newest message's time rather than ``now``, so that alarms stored after it arrive unread.
+        ``created_at`` is stamped before its transaction commits, so an alarm stamped a moment
+        before the newest one but committed after this read is still covered: the window is the
+        length of an ingest transaction, milliseconds.
         """
         newest = self.messages().values_list("created_at", flat=True).first()
         if newest is None:
