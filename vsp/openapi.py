@@ -95,9 +95,30 @@ def _sentence(text: str) -> str:
     return first.rstrip(".;:")
 
 
+def _tighten_request_fields(schemas: dict[str, Any]) -> None:
+    """Request bodies' text fields as DRF reads them.
+
+    - A CharField refuses a NUL whatever else it allows, and one that may not be blank refuses spaces alone.
+    - A blank-allowed field is drf-spectacular's ``oneOf`` of itself and an empty string, which
+      ``""`` matches twice (so a schema validator calls it invalid): ``anyOf`` says what is meant.
+    """
+    for name, schema in schemas.items():
+        if not name.endswith("Request"):
+            continue
+        for field in schema.get("properties", {}).values():
+            if field.get("type") == "string" and not {"pattern", "enum", "format"} & set(field):
+                # minLength 1 is a field that may not be blank, which DRF judges after trimming spaces.
+                field["pattern"] = (
+                    "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$" if field.get("minLength") else "^[^\\u0000]*$"
+                )
+            if any(branch == {"type": "string", "maxLength": 0} for branch in field.get("oneOf", [])):
+                field["anyOf"] = field.pop("oneOf")
+
+
 def document_errors_and_summaries(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     """drf-spectacular postprocessing hook."""
     result.setdefault("components", {}).setdefault("schemas", {}).update(_ERRORS)
+    _tighten_request_fields(result["components"]["schemas"])
     for path, operations in result.get("paths", {}).items():
         for operation in operations.values():
             if "summary" not in operation:
@@ -108,6 +129,9 @@ def document_errors_and_summaries(result: dict[str, Any], **kwargs: Any) -> dict
             query = [parameter for parameter in parameters if parameter.get("in") == "query"]
             if query or "requestBody" in operation:
                 responses.setdefault("400", _error("A parameter or field is invalid; each one is named", "FieldErrors"))
+            if "requestBody" in operation and "edge" not in operation.get("tags", []):
+                # DRF's answer to a body it has no parser for; the edge answers that with a 400.
+                responses.setdefault("415", _error("The body's Content-Type is not one this reads", "ErrorDetail"))
             if any(requirement for requirement in operation.get("security", [])):
                 responses.setdefault("401", _error("Not logged in: no, or an unknown, session or token", "ErrorDetail"))
                 responses.setdefault("403", _error("Logged in without the permission this needs", "ErrorDetail"))
@@ -134,6 +158,8 @@ class SnapshotImageFieldSchema(OpenApiSerializerFieldExtension):
             "type": "string",
             "format": "byte",
             "minLength": 4,
+            # What base64.b64decode(validate=True) takes, after an optional data: URL prefix.
+            "pattern": r"^(data:[^,]*,)?([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
             "description": "A JPEG, PNG or WebP image in base64, optionally as a data: URL",
         }
 
