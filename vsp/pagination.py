@@ -13,10 +13,6 @@ from rest_framework.request import Request
 _POSITIVE = re.compile(r"^[1-9][0-9]{0,8}$")
 
 
-# From this offset on, pages are fetched by a deferred join (page_rows).
-DEFERRED_JOIN_FROM = 1000
-
-
 def page_rows(queryset: QuerySet[Any], offset: int, limit: int) -> list[Any]:
     """Rows ``offset:offset + limit`` of an ordered queryset, by a deferred join.
 
@@ -24,7 +20,7 @@ def page_rows(queryset: QuerySet[Any], offset: int, limit: int) -> list[Any]:
     key. A plain OFFSET reads every skipped row in full: on a million alarms, page 500 took 24 ms
     that way and 3 ms for its keys.
     """
-    if offset < DEFERRED_JOIN_FROM:
+    if offset < settings.PAGE_DEFERRED_JOIN_FROM:
         return list(queryset[offset : offset + limit])  # near the top, one query is cheaper than two
     keys = list(queryset.values_list("pk", flat=True)[offset : offset + limit])
     if not keys:

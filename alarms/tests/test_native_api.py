@@ -371,8 +371,8 @@ def test_bad_handle_input_is_refused_naming_the_field(
     assert not AlarmHandleLog.objects.exists()
 
 
-def test_deep_pages_are_the_rows_plain_offsets_give(staff_client: APIClient, monkeypatch: Any) -> None:
-    monkeypatch.setattr("vsp.pagination.DEFERRED_JOIN_FROM", 0)  # every page by the deferred join
+def test_deep_pages_are_the_rows_plain_offsets_give(staff_client: APIClient, settings: Any) -> None:
+    settings.PAGE_DEFERRED_JOIN_FROM = 0  # every page by the deferred join
     make_device("cam-named", name="Named")
     same_time = aware("2026-11-10 08:00:00")
     for number in range(23):  # ties on event_time, broken by alarm id, across page boundaries

@@ -1,8 +1,8 @@
 """Yudao's notify messages (站内信, ``/system/notify-message/…``): a staff user's critical alarms.
 
 What counts as a message: an alarm of level 1 or 2 (``AlarmEvent.alarm_level``), stored
-(``created_at``) after the user's account was made and no longer ago than ``MESSAGE_WINDOW``
-(7 days), for a user who may view alarms (``aiot:alarm:query``). Anyone else has no messages,
+(``created_at``) after the user's account was made and no longer ago than ``NOTIFY_MESSAGE_DAYS``
+(7), for a user who may view alarms (``aiot:alarm:query``). Anyone else has no messages,
 rather than an error: the frontend asks on every page. The window bounds every query to the last
 week of ``created_at`` however many alarms are stored; older alarms are in the alarm list.
 
@@ -46,13 +46,7 @@ from vsp.compat.params import Query
 from vsp.compat.permissions import has_yudao_permission
 from vsp.compat.representation import epoch_ms
 
-# How far back alarms are messages: a week of critical alarms is an inbox; older ones are history.
-MESSAGE_WINDOW = timedelta(days=7)
 MESSAGE_LEVELS = (AlarmLevel.CRITICAL, AlarmLevel.MAJOR)
-# get-unread-list's size when not given, as Yudao's controller defaults it.
-UNREAD_LIST_SIZE = 10
-# Ids in one update-read: a page of 200 with selections kept across pages, with room to spare.
-MAX_READ_IDS = 1000
 
 # The message's "template": there is no template table, every alarm message is built the same way.
 SENDER = "系统"
@@ -77,7 +71,7 @@ class Inbox:
         if not has_yudao_permission(user, "aiot:alarm:query"):
             return cls(user, None, None)
         cursor = AlarmMessageCursor.objects.filter(user_id=user.pk).first()
-        return cls(user, max(user.date_joined, now - MESSAGE_WINDOW), cursor)
+        return cls(user, max(user.date_joined, now - timedelta(days=settings.NOTIFY_MESSAGE_DAYS)), cursor)
 
     def messages(self) -> AlarmEventQuerySet:
         """Newest first, each with ``read_row_at`` (its update-read time, or None)."""
@@ -191,7 +185,7 @@ def message_data(alarm: AlarmEvent, message_id: int, user_id: int, read_time: da
 def _size(query: Query) -> int:
     value = query.get("size")
     if value is None:
-        return UNREAD_LIST_SIZE
+        return settings.NOTIFY_UNREAD_LIST_SIZE
     if not re.fullmatch(r"-?[0-9]{1,9}", value):
         raise CompatError(envelope.BAD_REQUEST, envelope.type_mismatch(f"size: {value!r}"))
     size = int(value)
@@ -219,8 +213,10 @@ def _ids(params: QueryDict) -> list[int]:
     values = [value for value in values if value]
     if not values:
         raise CompatError(envelope.BAD_REQUEST, envelope.missing_parameter("ids"))
-    if len(values) > MAX_READ_IDS:
-        raise CompatError(envelope.BAD_REQUEST, envelope.bad_request(f"ids: 一次最多 {MAX_READ_IDS} 条"))
+    if len(values) > settings.NOTIFY_MAX_READ_IDS:
+        raise CompatError(
+            envelope.BAD_REQUEST, envelope.bad_request(f"ids: 一次最多 {settings.NOTIFY_MAX_READ_IDS} 条")
+        )
     for value in values:
         if not _ID.fullmatch(value) or int(value) >= 2**63:
             raise CompatError(envelope.BAD_REQUEST, envelope.type_mismatch(f"ids: {value[:40]!r}"))

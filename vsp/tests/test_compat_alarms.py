@@ -426,8 +426,8 @@ def test_dictionaries_need_a_login_but_no_permission() -> None:
     assert tab.get("/system/dict-data/simple-list").json()["code"] == 0
 
 
-def test_deep_compat_pages_are_the_rows_plain_offsets_give(frontend: Frontend, monkeypatch: Any) -> None:
-    monkeypatch.setattr("vsp.pagination.DEFERRED_JOIN_FROM", 0)
+def test_deep_compat_pages_are_the_rows_plain_offsets_give(frontend: Frontend, settings: Any) -> None:
+    settings.PAGE_DEFERRED_JOIN_FROM = 0
     make_device("cam-named", name="Named")
     for number in range(12):
         make_alarm(alarm_id=f"CJ-{number:02d}", device_id="cam-named", event_time=aware("2026-11-10 08:00:00"))
