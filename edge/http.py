@@ -85,15 +85,23 @@ def _read_json(request: HttpRequest) -> Any:
 def _read_multipart(request: HttpRequest) -> Any:
     """A report with its image as a file ``snapshot``; other fields as form fields, ``ext_data`` as JSON text."""
     try:
+        repeated = [name for name in [*request.POST, *request.FILES] if len(_values(request, name)) > 1]
         payload: dict[str, Any] = {name: request.POST[name] for name in request.POST}
         files = {name: request.FILES[name] for name in request.FILES}
     except RequestDataTooBig:
         return Outcome(413, f"request body exceeds {settings.EDGE_MAX_BODY_BYTES} bytes")
     except (MultiPartParserError, ValueError) as exc:
         return Outcome(400, f"body is not valid multipart/form-data: {exc}")
+    if repeated:
+        # Which of two values would be meant is anyone's guess: Django would quietly take the last.
+        return Outcome(400, f"{repeated[0]}: sent more than once; send each field once")
     if isinstance(payload.get("ext_data"), str):
         try:
             payload["ext_data"] = parse_json(payload["ext_data"])
         except ValueError as exc:
             return Outcome(400, f"ext_data: is not valid JSON: {exc}")
     return {**payload, **files}
+
+
+def _values(request: HttpRequest, name: str) -> list[Any]:
+    return [*request.POST.getlist(name), *request.FILES.getlist(name)]

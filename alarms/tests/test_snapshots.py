@@ -88,6 +88,25 @@ def test_a_multipart_file_is_stored(snapshot_dir: Path) -> None:
     assert alarm.ext.ext_data == {"bbox": [1, 2, 3, 4], "bind_id": "b-7"}
 
 
+@pytest.mark.parametrize("twice", ["confidence_score", "snapshot"])
+def test_a_multipart_field_sent_twice_is_refused(snapshot_dir: Path, twice: str) -> None:
+    fields: dict[str, Any] = {
+        key: value for key, value in report_payload(alarm_id="S-9", snapshot_url=None).items() if value is not None
+    }
+    fields["ext_data"] = json.dumps(fields["ext_data"])
+    fields["confidence_score"] = ["0.3", "0.9"] if twice == "confidence_score" else "0.5"
+    files = [io.BytesIO(image_bytes("PNG")) for _ in range(2 if twice == "snapshot" else 1)]
+    for number, file in enumerate(files):
+        file.name = f"frame{number}.png"
+    fields["snapshot"] = files
+
+    response = Client().post(REPORT, data=fields)
+
+    assert response.status_code == 400
+    assert response.json()["msg"] == f"{twice}: sent more than once; send each field once"
+    assert not AlarmEvent.objects.filter(pk="S-9").exists()
+
+
 def test_links_are_signed_and_expire(snapshot_dir: Path, staff_client: Any) -> None:
     data = image_bytes()
     report_with_image("S-3", data)
