@@ -183,12 +183,7 @@ def message_data(alarm: AlarmEvent, message_id: int, user_id: int, read_time: da
 
 
 def _size(query: Query) -> int:
-    value = query.get("size")
-    if value is None:
-        return settings.NOTIFY_UNREAD_LIST_SIZE
-    if not re.fullmatch(r"-?[0-9]{1,9}", value):
-        raise CompatError(envelope.BAD_REQUEST, envelope.type_mismatch(f"size: {value!r}"))
-    size = int(value)
+    size = query.integer("size", settings.NOTIFY_UNREAD_LIST_SIZE)
     if size < 1:
         raise CompatError(envelope.BAD_REQUEST, envelope.bad_request("size: 条数最小值为 1"))
     if size > settings.COMPAT_MAX_PAGE_SIZE:

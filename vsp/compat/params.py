@@ -6,6 +6,7 @@ objects as ``a.b``, and ``null``/``''`` as ``key=`` which means "not given".
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -16,6 +17,9 @@ from django.http import QueryDict
 from vsp.compat import envelope
 from vsp.compat.envelope import CompatError
 from vsp.times import TimeFormatError, parse_query_time
+
+# Python's int() also takes "1_000" and "+5"; a Java backend would not.
+_INTEGER = re.compile(r"-?[0-9]{1,9}")
 
 
 class Query:
@@ -58,8 +62,8 @@ class Query:
         return self.time(f"{name}[0]"), self.time(f"{name}[1]", "end")
 
     def page(self) -> Page:
-        number = self._integer("pageNo", 1)
-        size = self._integer("pageSize", settings.COMPAT_PAGE_SIZE)
+        number = self.integer("pageNo", 1)
+        size = self.integer("pageSize", settings.COMPAT_PAGE_SIZE)
         # Yudao's PageParam messages, word for word.
         if number < 1:
             raise CompatError(envelope.BAD_REQUEST, envelope.bad_request("页码最小值为 1"))
@@ -71,14 +75,14 @@ class Query:
             )
         return Page(number, size)
 
-    def _integer(self, name: str, default: int) -> int:
+    def integer(self, name: str, default: int) -> int:
+        """An integer parameter as Java's Integer reads it (digits, an optional minus), or ``default``."""
         value = self.get(name)
         if value is None:
             return default
-        try:
-            return int(value)
-        except ValueError:
-            raise CompatError(envelope.BAD_REQUEST, envelope.type_mismatch(f"{name}: {value!r}")) from None
+        if not _INTEGER.fullmatch(value):
+            raise CompatError(envelope.BAD_REQUEST, envelope.type_mismatch(f"{name}: {value!r}"))
+        return int(value)
 
     def filters(self, mapping: dict[str, str]) -> dict[str, Any]:
         """``{filterset name: value}`` for each compat parameter in ``mapping`` that was given."""

@@ -136,6 +136,7 @@ def test_paging_keeps_the_total(frontend: Frontend) -> None:
         ({"pageSize": 201}, "请求参数不正确:每页条数最大值为 200"),
         ({"pageSize": -1}, "请求参数不正确:每页条数最小值为 1"),
         ({"pageNo": 0}, "请求参数不正确:页码最小值为 1"),
+        ({"pageNo": "1_0"}, "请求参数类型错误:pageNo: '1_0'"),  # int() would take it; Java does not
         ({"pageNo": "x"}, "请求参数类型错误:pageNo: 'x'"),
         ({"alarmLevel": 9}, "请求参数不正确:alarmLevel: 选择一个有效的选项。 9 不在可用的选项中。"),
         ({"eventTime": ["tomorrow", None]}, BAD_TIME),
