@@ -45,7 +45,7 @@ def http_view(endpoint: EdgeEndpoint) -> Callable[[HttpRequest], JsonResponse]:
             return edge_response(
                 Outcome(405, f"method {request.method} is not allowed; use POST", headers={"Allow": "POST"})
             )
-        payload = _read_json(request)
+        payload = _read_json(request, endpoint)
         if isinstance(payload, Outcome):
             return edge_response(payload)
         return edge_response(process(endpoint, payload, key=presented_key(request), ip=client_ip(request)))
@@ -53,7 +53,7 @@ def http_view(endpoint: EdgeEndpoint) -> Callable[[HttpRequest], JsonResponse]:
     return view
 
 
-def _read_json(request: HttpRequest) -> Any:
+def _read_json(request: HttpRequest, endpoint: EdgeEndpoint) -> Any:
     limit = settings.EDGE_MAX_BODY_BYTES
     too_big = Outcome(413, f"request body exceeds {limit} bytes")
     try:
@@ -63,7 +63,7 @@ def _read_json(request: HttpRequest) -> Any:
     if declared > limit:
         return too_big
     if request.content_type == "multipart/form-data":
-        return _read_multipart(request)
+        return _read_multipart(request, endpoint)
     if request.content_type != "application/json":
         return Outcome(
             400, f"Content-Type must be application/json or multipart/form-data, got {request.content_type or 'none'!r}"
@@ -82,10 +82,14 @@ def _read_json(request: HttpRequest) -> Any:
         return Outcome(400, f"body is not valid JSON: {exc}")
 
 
-def _read_multipart(request: HttpRequest) -> Any:
+def _read_multipart(request: HttpRequest, endpoint: EdgeEndpoint) -> Any:
     """A report with its image as a file ``snapshot``; other fields as form fields, ``ext_data`` as JSON text."""
     try:
-        repeated = [name for name in [*request.POST, *request.FILES] if len(_values(request, name)) > 1]
+        # A field of the message sent twice; unknown fields are ignored, however often they come.
+        known = endpoint.serializer_class._declared_fields
+        repeated = [
+            name for name in [*request.POST, *request.FILES] if name in known and len(_values(request, name)) > 1
+        ]
         payload: dict[str, Any] = {name: request.POST[name] for name in request.POST}
         files = {name: request.FILES[name] for name in request.FILES}
     except RequestDataTooBig:

@@ -79,6 +79,7 @@ def test_a_multipart_file_is_stored(snapshot_dir: Path) -> None:
     fields["ext_data"] = json.dumps(fields["ext_data"])
     fields["snapshot"] = io.BytesIO(image_bytes("PNG"))
     fields["snapshot"].name = "frame.png"
+    fields["firmware_note"] = ["unknown fields", "are ignored, even twice"]
 
     response = Client().post(REPORT, data=fields)
 
@@ -99,6 +100,7 @@ def test_a_multipart_field_sent_twice_is_refused(snapshot_dir: Path, twice: str)
     for number, file in enumerate(files):
         file.name = f"frame{number}.png"
     fields["snapshot"] = files
+    fields["unknown_tag"] = ["a", "b"]  # unknown fields are ignored, however often they come
 
     response = Client().post(REPORT, data=fields)
 
