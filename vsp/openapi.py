@@ -100,7 +100,8 @@ def _tighten_request_fields(schemas: dict[str, Any]) -> None:
 
     - A CharField refuses a NUL whatever else it allows, and one that may not be blank refuses spaces alone.
     - A blank-allowed field is drf-spectacular's ``oneOf`` of itself and an empty string, which
-      ``""`` matches twice (so a schema validator calls it invalid): ``anyOf`` says what is meant.
+      ``""`` matches twice (so a schema validator calls it invalid): the field alone when it takes
+      ``""`` anyway, else ``anyOf``.
     """
     for name, schema in schemas.items():
         if not name.endswith("Request"):
@@ -111,8 +112,13 @@ def _tighten_request_fields(schemas: dict[str, Any]) -> None:
                 field["pattern"] = (
                     "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$" if field.get("minLength") else "^[^\\u0000]*$"
                 )
-            if any(branch == {"type": "string", "maxLength": 0} for branch in field.get("oneOf", [])):
-                field["anyOf"] = field.pop("oneOf")
+            blank = {"type": "string", "maxLength": 0}
+            if blank in field.get("oneOf", []):
+                others = [branch for branch in field.pop("oneOf") if branch != blank]
+                if len(others) == 1 and not others[0].get("minLength"):
+                    field.update(others[0])  # it takes "" already: one schema says it all
+                else:
+                    field["anyOf"] = [*others, blank]
 
 
 def document_errors_and_summaries(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
