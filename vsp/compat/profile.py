@@ -36,8 +36,9 @@ USER_MOBILE_EXISTS = (1_002_003_001, "手机号已经存在")
 USER_EMAIL_EXISTS = (1_002_003_002, "邮箱已经存在")
 USER_PASSWORD_FAILED = (1_002_003_005, "用户密码校验失败")
 
-# A superuser's one role, as Yudao seeds it; 0 is never a group's id.
-SUPER_ADMIN_ROLE = {"id": 0, "name": "超级管理员"}
+# A superuser's one role as the profile shows it, as Yudao seeds it (0 is never a group's id);
+# get-permission-info names the same role by its code, system.SUPER_ADMIN_ROLE.
+SUPER_ADMIN_PROFILE_ROLE = {"id": 0, "name": "超级管理员"}
 # The frontend's own rule for a mobile number (BasicInfo.vue), after Yudao's length check.
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")
 _PASSWORD_LENGTH = "密码长度为 4-16 位"
@@ -50,7 +51,7 @@ def display_nickname(user: User, profile: UserProfile) -> str:
 
 def _roles(user: User) -> list[dict[str, Any]]:
     if user.is_superuser:
-        return [dict(SUPER_ADMIN_ROLE)]
+        return [dict(SUPER_ADMIN_PROFILE_ROLE)]
     # Sorted as get-permission-info sorts the role names, whatever the database's collation.
     return [{"id": pk, "name": name} for name, pk in sorted(user.groups.values_list("name", "pk"))]
 
