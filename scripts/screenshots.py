@@ -31,17 +31,10 @@ from zoneinfo import ZoneInfo
 from PIL import Image, ImageDraw
 from playwright.sync_api import Page, ViewportSize, expect, sync_playwright
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from vsp.browser import CHROMIUM, CHROMIUM_ARGS
+
 VIEWPORT: ViewportSize = {"width": 1366, "height": 768}
-# Flags for a closed network: nothing in the background tries to reach the internet.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 MAX_PNG_BYTES = 300_000
 
 # The boxes the alarms come from: (device_id, name, address, firmware).
@@ -64,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = CHROMIUM
     if chromium is None:
         sys.exit("chromium is missing: apt-get install chromium (never `playwright install`)")
     try:

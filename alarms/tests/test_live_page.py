@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -16,18 +15,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from alarms.tests.factories import lost_event, make_alarm, make_device, report_payload
 from conftest import make_user
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# Flags for a closed network: nothing in the background tries to reach the internet.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from vsp.browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
