@@ -39,13 +39,15 @@ class EdgeReportMultipartSerializer(EdgeReportSerializer):
     snapshot_url = None  # type: ignore[assignment]
 
 
-def _envelope(name: str, data: serializers.Serializer) -> serializers.Serializer:
+def _answer(name: str, key: str, flag: str) -> serializers.Serializer:
+    """The success envelope of an edge message: ``Edge<name>Answer`` with ``data`` = ``{key, flag}``."""
+    result = inline_serializer(f"Edge{name}Result", {key: serializers.CharField(), flag: serializers.BooleanField()})
     return inline_serializer(
-        name,
+        f"Edge{name}Answer",
         {
             "code": serializers.IntegerField(help_text="0 on success"),
             "msg": serializers.CharField(allow_blank=True),
-            "data": data,
+            "data": result,
         },
     )
 
@@ -99,12 +101,7 @@ class ReportDocs(_EdgeDocs):
         auth=EDGE_AUTH,
         request={"application/json": EdgeReportJSONSerializer, "multipart/form-data": EdgeReportMultipartSerializer},
         responses={
-            200: _envelope(
-                "EdgeReportAnswer",
-                inline_serializer(
-                    "EdgeReportResult", {"alarm_id": serializers.CharField(), "created": serializers.BooleanField()}
-                ),
-            ),
+            200: _answer("Report", "alarm_id", "created"),
             **_refusals(403, 409),
         },
         examples=[
@@ -139,12 +136,7 @@ class ResolveDocs(_EdgeDocs):
         auth=EDGE_AUTH,
         request={"application/json": EdgeResolveSerializer},
         responses={
-            200: _envelope(
-                "EdgeResolveAnswer",
-                inline_serializer(
-                    "EdgeResolveResult", {"alarm_id": serializers.CharField(), "applied": serializers.BooleanField()}
-                ),
-            ),
+            200: _answer("Resolve", "alarm_id", "applied"),
             **_refusals(403),
         },
     )
@@ -161,13 +153,7 @@ class HeartbeatDocs(_EdgeDocs):
         auth=EDGE_AUTH,
         request={"application/json": HeartbeatSerializer},
         responses={
-            200: _envelope(
-                "EdgeHeartbeatAnswer",
-                inline_serializer(
-                    "EdgeHeartbeatResult",
-                    {"device_id": serializers.CharField(), "recorded": serializers.BooleanField()},
-                ),
-            ),
+            200: _answer("Heartbeat", "device_id", "recorded"),
             **_refusals(403),
         },
     )
