@@ -128,6 +128,52 @@ class AlarmEvent(models.Model):
             raise InvalidStatusTransition("alarm_status", self.alarm_status, new_status)
 
 
+class AlarmCount(models.Model):
+    """How many alarms share a time bucket and a value of each dimension statistics group by.
+
+    Statistics and page totals sum these rows instead of counting alarms (``alarms.counts``). Every
+    write that changes an alarm's bucket or dimensions changes them in the same transaction, and
+    ``manage.py reconcile_alarm_counts`` corrects any drift. A ``grain`` is one way of counting; each
+    alarm is counted once in each grain:
+
+    - ``h``: per UTC hour, by type, level, alarm status and handle status;
+    - ``d``: the same per day in TIME_ZONE (``bucket`` is the day's first instant);
+    - ``dv``: per day, device, type, level and both statuses, for statistics of one device;
+    - ``dn``/``hn``: per day / hour and device only, for the top devices.
+
+    Columns a grain does not count by hold ``""`` (``0`` for the level).
+    """
+
+    class Grain(models.TextChoices):
+        HOUR = "h", "hour"
+        DAY = "d", "day"
+        DEVICE_DAY = "dv", "day and device, all dimensions"
+        DEVICE_TOTAL_DAY = "dn", "day and device"
+        DEVICE_TOTAL_HOUR = "hn", "hour and device"
+
+    pk = models.CompositePrimaryKey(
+        "grain", "bucket", "device_id", "alarm_type", "alarm_level", "alarm_status", "handle_status"
+    )
+    grain = models.CharField(max_length=2, choices=Grain.choices)
+    bucket = models.DateTimeField()
+    # As the alarm's own columns, so that the two compare and group alike on every database.
+    device_id = IdentifierField(max_length=64, blank=True)
+    alarm_type = models.CharField(max_length=64, blank=True)
+    alarm_level = models.PositiveSmallIntegerField(default=0)
+    alarm_status = models.CharField(max_length=16, blank=True)
+    handle_status = models.CharField(max_length=16, blank=True)
+    count = models.IntegerField()
+
+    class Meta:
+        indexes = [
+            # The statistics of one device read its own rows of grain dv, not every device's.
+            models.Index(fields=["grain", "device_id", "bucket"], name="alarmcount_device_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.grain} {self.bucket:%Y-%m-%d %H:%M} {self.count}"
+
+
 class AlarmEventExt(models.Model):
     """What the edge sent beyond the fixed fields (bbox, bind_id…), kept as sent."""
 

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from alarms import counts
 from alarms.models import AlarmEvent, HandleStatus, SnapshotStatus
 from alarms.snapshots import snapshot_storage
 
@@ -74,16 +75,17 @@ def delete_alarms(rows: list[tuple[Any, ...]]) -> int:
             AlarmEvent.objects.select_for_update()
             .filter(pk__in=candidates)
             .filter(expired_filter())
-            .values_list("alarm_id", "snapshot_status", "snapshot_url", "thumbnail_key")
+            .values("alarm_id", "snapshot_status", "snapshot_url", "thumbnail_key", *counts.COUNTED_FIELDS)
         )
         names = [
             name
-            for _alarm_id, status, key, thumb in doomed
-            if status == SnapshotStatus.STORED
-            for name in (key, thumb)
+            for row in doomed
+            if row["snapshot_status"] == SnapshotStatus.STORED
+            for name in (row["snapshot_url"], row["thumbnail_key"])
             if name
         ]
-        AlarmEvent.objects.filter(pk__in=[row[0] for row in doomed]).delete()
+        AlarmEvent.objects.filter(pk__in=[row["alarm_id"] for row in doomed]).delete()
+        counts.add_alarms((counts.Counted.of(row) for row in doomed), sign=-1)
     _delete_objects(names)
     return len(doomed)
 

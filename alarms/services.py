@@ -28,7 +28,7 @@ from django.dispatch import receiver
 from django.test.signals import setting_changed
 from django.utils import timezone
 
-from alarms import events, snapshots
+from alarms import counts, events, snapshots
 from alarms.exceptions import AlarmIdTaken, AlarmNotFound, AlarmOfAnotherDevice
 from alarms.models import (
     AlarmEvent,
@@ -213,6 +213,8 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
                     # runs after commit, and the event after it carries the stored snapshot.
                     PendingSnapshot.objects.create(alarm=alarm, data=image.data, attempts=0)
                     transaction.on_commit(functools.partial(_store_then_announce, alarm, image.data), robust=True)
+                # Last, so that the counts' rows, which every report of the hour shares, stay locked briefly.
+                counts.change(None, counts.Counted.of(alarm))
         if not created:
             owner = AlarmEvent.objects.filter(pk=report.alarm_id).values_list("device_id", flat=True).first()
             if owner is not None and owner != report.device_id:
@@ -332,9 +334,18 @@ def resolve_alarm(
         events.alarm_changed(events.ALARM_RESOLVED, alarm.with_device_name().get())
         return ResolveResult(resolve.alarm_id, applied=True)
 
+    def resolve_target() -> bool:
+        """Resolve the alarm if the key may; the counts move with its status."""
+        before = target.select_for_update().values(*counts.COUNTED_FIELDS).first()
+        if before is None:
+            return False
+        target.update(**changes)
+        counts.change(counts.Counted.of(before), counts.Counted.of({**before, "alarm_status": AlarmStatus.RESOLVED}))
+        return True
+
     def attempt() -> ResolveResult:
         with transaction.atomic():
-            if target.update(**changes):
+            if resolve_target():
                 return resolved()
             owner = alarm.values_list("device_id", flat=True).first()
             if owner is not None and not _speaks_for(key_device, owner):
@@ -350,9 +361,9 @@ def resolve_alarm(
                 },
             )
             # The report may have been inserted, uncommitted, since the first
-            # update; this second update waits for it. Whichever of the two
+            # locking read; this second one waits for it. Whichever of the two
             # transactions comes second applies the resolve.
-            if target.update(**changes):
+            if resolve_target():
                 PendingResolve.objects.filter(alarm_id=resolve.alarm_id).delete()
                 return resolved()
             return ResolveResult(resolve.alarm_id, applied=False)
@@ -388,6 +399,7 @@ def handle_alarm(
         except AlarmEvent.DoesNotExist:
             raise AlarmNotFound(alarm_id) from None
         from_handle, from_status = alarm.handle_status, alarm.alarm_status
+        counted = counts.Counted.of(alarm)
         if alarm_status is None:
             acknowledged = handle_status != HandleStatus.UNHANDLED and from_status == AlarmStatus.NEW
             alarm_status = AlarmStatus.CONFIRMED if acknowledged else from_status
@@ -412,6 +424,7 @@ def handle_alarm(
             remark=remark or "",
             created_at=now,
         )
+        counts.change(counted, counts.Counted.of(alarm))
         events.alarm_changed(events.ALARM_UPDATED, alarm)
     return alarm
 

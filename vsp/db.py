@@ -1,10 +1,12 @@
-"""Model fields shared by the apps, and the one-row insert the ingest path uses."""
+"""Model fields shared by the apps, the one-row insert the ingest path uses, and snapshot reads."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 
@@ -89,3 +91,21 @@ def is_duplicate_key(exc: IntegrityError) -> bool:
 
 
 _MYSQL_DUPLICATE_ENTRY = 1062
+
+
+@contextmanager
+def snapshot(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """A transaction whose reads all see the database at one moment, whatever commits meanwhile.
+
+    Django runs MySQL at READ COMMITTED, where each statement sees its own moment; this transaction
+    is REPEATABLE READ, whose snapshot is taken at its first read. SQLite's transactions read one
+    snapshot already. Inside an outer transaction, that transaction's level applies.
+    """
+    connection = connections[using]
+    outermost = not connection.in_atomic_block
+    with transaction.atomic(using, savepoint=False):  # reads need no savepoint of their own
+        if outermost and connection.vendor == "mysql":
+            with connection.cursor() as cursor:
+                # Allowed here: autocommit is off, and no statement has begun the transaction yet.
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield

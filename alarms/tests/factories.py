@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from alarms import counts
 from alarms.models import AlarmEvent, AlarmEventExt, SnapshotStatus
 from devices.models import EdgeDevice
 from vsp.models import DashboardEvent
@@ -30,6 +31,7 @@ def make_alarm(*, ext_data: dict[str, Any] | None = None, **fields: Any) -> Alar
         external = values["snapshot_url"].startswith(("http://", "https://"))
         values["snapshot_status"] = SnapshotStatus.EXTERNAL if external else SnapshotStatus.STORED
     alarm = AlarmEvent.objects.create(**values)
+    counts.change(None, counts.Counted.of(alarm))  # as every write of the service counts what it stores
     if ext_data is not None:
         AlarmEventExt.objects.create(alarm=alarm, ext_data=ext_data)
     return alarm

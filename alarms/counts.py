@@ -1,0 +1,407 @@
+"""Exact alarm counts from the rollup table (``AlarmCount``), for statistics and page totals.
+
+Writing: each alarm is counted once in every grain of ``AlarmCount``. ``change(before, after)`` moves
+it from one set of buckets and dimensions to another, in the caller's transaction, as one upsert
+statement that adds to the counts (never sets them), so concurrent writers compose. Its rows are
+sorted, so two transactions lock shared rows in the same order.
+
+Reading: ``tally`` counts the alarms of a scope in half-open time spans. A span is cut into the
+whole days in it (day grains), whole UTC hours in what is left at its ends (hour grains), and the
+minutes at its very ends, counted from the alarms themselves. The sum is exact for any span and
+any zone: where local midnight is not on the hour, the minutes around it are counted raw.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import operator
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+
+from django.db import connection
+from django.db.models import Case, IntegerField, Max, Min, Q, QuerySet, Sum, Value, When
+from django.db.models import Count as CountRows
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from alarms.models import AlarmCount, AlarmEvent
+from vsp.db import snapshot
+
+Grain = AlarmCount.Grain
+DIMENSIONS = ("alarm_type", "alarm_level", "alarm_status", "handle_status")
+# Each grain's key columns besides grain and bucket, in primary-key order.
+_KEY = ("device_id", *DIMENSIONS)
+_HOUR = timedelta(hours=1)
+
+
+def zone() -> Any:
+    """Days are counted in TIME_ZONE, whatever zone a request activated."""
+    return timezone.get_default_timezone()
+
+
+def hour_of(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def day_start(day: date) -> datetime:
+    """The first instant of a local day, in UTC.
+
+    Where clocks skip midnight, the wall time read with the offset before the jump is the jump
+    itself, which is where the day starts; where they repeat it, the first midnight is the start.
+    """
+    return datetime.combine(day, time.min, tzinfo=zone()).astimezone(UTC)
+
+
+def day_of(moment: datetime) -> datetime:
+    return day_start(moment.astimezone(zone()).date())
+
+
+def _ceil_hour(moment: datetime) -> datetime:
+    floor = hour_of(moment)
+    return floor if floor == moment else floor + _HOUR
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What one alarm contributes to the counts."""
+
+    event_time: datetime
+    device_id: str
+    alarm_type: str
+    alarm_level: int
+    alarm_status: str
+    handle_status: str
+
+    @classmethod
+    def of(cls, alarm: Any) -> Counted:
+        """From an alarm, or a dict of its values."""
+        if isinstance(alarm, dict):
+            return cls(**{name: alarm[name] for name in COUNTED_FIELDS})
+        return cls(**{name: getattr(alarm, name) for name in COUNTED_FIELDS})
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """Its key in each grain: (grain, bucket, device_id, type, level, alarm status, handle status)."""
+        hour, day = hour_of(self.event_time), day_of(self.event_time)
+        dims = (self.alarm_type, self.alarm_level, self.alarm_status, self.handle_status)
+        return [
+            (Grain.HOUR.value, hour, "", *dims),
+            (Grain.DAY.value, day, "", *dims),
+            (Grain.DEVICE_DAY.value, day, self.device_id, *dims),
+            (Grain.DEVICE_TOTAL_DAY.value, day, self.device_id, "", 0, "", ""),
+            (Grain.DEVICE_TOTAL_HOUR.value, hour, self.device_id, "", 0, "", ""),
+        ]
+
+
+COUNTED_FIELDS = tuple(field.name for field in fields(Counted))
+
+
+def change(before: Counted | None, after: Counted | None) -> None:
+    """Record that an alarm went from ``before`` to ``after`` (``None``: not there)."""
+    deltas: Counter[tuple[Any, ...]] = Counter()
+    for row in before.rows() if before else ():
+        deltas[row] -= 1
+    for row in after.rows() if after else ():
+        deltas[row] += 1
+    add(deltas)
+
+
+def add(deltas: Counter[tuple[Any, ...]] | dict[tuple[Any, ...], int]) -> None:
+    """Add each delta to the count of its key, creating the row when it is new: one statement."""
+    rows = sorted((key, delta) for key, delta in deltas.items() if delta)
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    table = quote(AlarmCount._meta.db_table)
+    columns = ["grain", "bucket", *_KEY]
+    names = ", ".join(quote(column) for column in [*columns, "count"])
+    values = ", ".join(["(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"] * len(rows))
+    count = quote("count")
+    if connection.vendor == "mysql":
+        upsert = f"ON DUPLICATE KEY UPDATE {count} = {count} + VALUES({count})"
+    else:
+        conflict = ", ".join(quote(column) for column in columns)
+        upsert = f"ON CONFLICT ({conflict}) DO UPDATE SET {count} = {table}.{count} + excluded.{count}"
+    params: list[Any] = []
+    for (grain, bucket, *key), delta in rows:
+        params += [grain, connection.ops.adapt_datetimefield_value(bucket), *key, delta]
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} ({names}) VALUES {values} {upsert}", params)
+
+
+def add_alarms(alarms: Iterable[Counted], sign: int = 1) -> None:
+    """Count many alarms in (``sign=1``) or out (``-1``) in one statement."""
+    deltas: Counter[tuple[Any, ...]] = Counter()
+    for alarm in alarms:
+        for row in alarm.rows():
+            deltas[row] += sign
+    add(deltas)
+
+
+# -- reading -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The alarms counted: every filter the counts can answer. ``None`` is "any"."""
+
+    device_id: str | None = None
+    alarm_type: str | None = None
+    alarm_level: int | None = None
+    alarm_status: str | None = None
+    handle_status: str | None = None
+
+    @property
+    def dimensions(self) -> dict[str, Any]:
+        return {name: value for name in DIMENSIONS if (value := getattr(self, name)) is not None}
+
+    def alarm_filter(self) -> Q:
+        device = {"device_id": self.device_id} if self.device_id is not None else {}
+        return Q(**device, **self.dimensions)
+
+
+@dataclass(frozen=True)
+class Span:
+    """``[start, end)``; ``None`` is unbounded. ``label`` names it in a tally's keys."""
+
+    label: Any
+    start: datetime | None
+    end: datetime | None
+
+
+By = Literal["dimensions", "device"] | None
+_BY_COLUMNS: dict[By, tuple[str, ...]] = {"dimensions": DIMENSIONS, "device": ("device_id",), None: ()}
+
+
+@dataclass(frozen=True)
+class _Piece:
+    kind: Literal["day", "hour", "raw"]
+    start: datetime | None
+    end: datetime | None
+    label: Any
+
+
+def _pieces(span: Span) -> list[_Piece]:
+    start, end = span.start, span.end
+    # The first local midnight at or after start, and the last at or before end.
+    first = last = None
+    if start is not None:
+        first = day_of(start)
+        if first < start:
+            first = day_start(first.astimezone(zone()).date() + timedelta(days=1))
+    if end is not None:
+        last = day_of(end)
+    if start is not None and end is not None:
+        if start >= end:
+            return []
+        if first >= last:  # type: ignore[operator]
+            return _partial(start, end, span.label)  # no whole day inside
+    pieces = [_Piece("day", first, last, span.label)]
+    if start is not None and first is not None and start < first:
+        pieces += _partial(start, first, span.label)
+    if end is not None and last is not None and last < end:
+        pieces += _partial(last, end, span.label)
+    return pieces
+
+
+def _partial(start: datetime, end: datetime, label: Any) -> list[_Piece]:
+    first, last = _ceil_hour(start), hour_of(end)
+    if first >= last:
+        return [_Piece("raw", start, end, label)]
+    pieces = [_Piece("hour", first, last, label)]
+    if start < first:
+        pieces.append(_Piece("raw", start, first, label))
+    if last < end:
+        pieces.append(_Piece("raw", last, end, label))
+    return pieces
+
+
+def _grains(scope: Scope, by: By) -> tuple[str, str | None]:
+    """The grain for whole days and for whole hours (``None``: count those hours raw)."""
+    if by == "device":
+        if scope.dimensions:
+            return Grain.DEVICE_DAY, None
+        return Grain.DEVICE_TOTAL_DAY, Grain.DEVICE_TOTAL_HOUR
+    if scope.device_id is not None:
+        return Grain.DEVICE_DAY, None
+    return Grain.DAY, Grain.HOUR
+
+
+def _range_filter(field: str, pieces: Sequence[_Piece]) -> Q:
+    """Where ``field`` falls in any of the pieces, adjacent ones merged into one range."""
+    merged: list[list[datetime | None]] = []
+    for piece in sorted(pieces, key=lambda piece: (piece.start is not None, piece.start)):
+        if merged and merged[-1][1] is not None and merged[-1][1] == piece.start:
+            merged[-1][1] = piece.end
+        else:
+            merged.append([piece.start, piece.end])
+    ranges = []
+    for start, end in merged:
+        bounds = Q()
+        if start is not None:
+            bounds &= Q(**{f"{field}__gte": start})
+        if end is not None:
+            bounds &= Q(**{f"{field}__lt": end})
+        if not bounds:
+            return Q()  # unbounded: all of time
+        ranges.append(bounds)
+    return functools.reduce(operator.or_, ranges)
+
+
+class _Labels:
+    """Which span's piece a bucket falls in, for tallies over many spans."""
+
+    def __init__(self, pieces: Sequence[_Piece]) -> None:
+        self.pieces = sorted(pieces, key=lambda piece: (piece.start is not None, piece.start))
+        self.starts = [piece.start for piece in self.pieces if piece.start is not None]
+        self.offset = len(self.pieces) - len(self.starts)
+
+    def of(self, moment: datetime) -> Any:
+        index = bisect.bisect_right(self.starts, moment) - 1 + self.offset
+        piece = self.pieces[max(index, 0)]
+        return piece.label
+
+
+def tally(scope: Scope, spans: Sequence[Span], by: By = None) -> Counter[tuple[Any, tuple[Any, ...]]]:
+    """Alarms of ``scope`` in each span: ``{(span label, key): count}``; the key is ``by``'s values."""
+    pieces = [piece for span in spans for piece in _pieces(span)]
+    day_grain, hour_grain = _grains(scope, by)
+    by_day = [piece for piece in pieces if piece.kind == "day"]
+    by_hour = [piece for piece in pieces if piece.kind == "hour"] if hour_grain else []
+    raw = [piece for piece in pieces if piece.kind == "raw" or (piece.kind == "hour" and not hour_grain)]
+    columns = _BY_COLUMNS[by]
+    many = len(spans) > 1
+    counts: Counter[tuple[Any, tuple[Any, ...]]] = Counter()
+
+    for grain, part in ((day_grain, by_day), (hour_grain, by_hour)):
+        if not part:
+            continue
+        rows = AlarmCount.objects.filter(_range_filter("bucket", part), grain=grain)
+        if grain == Grain.DEVICE_DAY or by == "device":
+            rows = rows.filter(**({"device_id": scope.device_id} if scope.device_id is not None else {}))
+        rows = rows.filter(**scope.dimensions)
+        if not many and not columns:
+            counts[spans[0].label, ()] += rows.aggregate(total=Sum("count"))["total"] or 0
+            continue
+        labels = _Labels(part)
+        group = (("bucket",) if many else ()) + columns
+        for row in rows.values_list(*group).annotate(total=Sum("count")).order_by():
+            label = labels.of(row[0]) if many else spans[0].label
+            counts[label, tuple(row[1:-1] if many else row[:-1])] += row[-1]
+
+    if raw:
+        alarms = AlarmEvent.objects.filter(scope.alarm_filter(), _range_filter("event_time", raw)).order_by()
+        if many:
+            which = Case(
+                *(
+                    When(Q(event_time__gte=piece.start, event_time__lt=piece.end), then=Value(index))
+                    for index, piece in enumerate(raw)
+                ),
+                output_field=IntegerField(),
+            )
+            alarms = alarms.annotate(piece=which)
+            group = ("piece", *columns)
+        elif not columns:
+            counts[spans[0].label, ()] += alarms.count()
+            return +counts
+        else:
+            group = columns
+        for row in alarms.values_list(*group).annotate(total=CountRows("pk")):
+            label = raw[row[0]].label if many else spans[0].label
+            counts[label, tuple(row[1:-1] if many else row[:-1])] += row[-1]
+    return +counts  # no zero or negative entries
+
+
+def total(scope: Scope, start: datetime | None = None, end: datetime | None = None) -> int:
+    """How many alarms of ``scope`` have an event time in ``[start, end)``."""
+    return tally(scope, [Span(None, start, end)]).get((None, ()), 0)
+
+
+# -- correcting ----------------------------------------------------------------------------------------
+
+
+def reconcile(start: datetime | None = None, end: datetime | None = None, *, progress: Any = None) -> Counter[str]:
+    """Make the counts equal to the alarms stored, over ``[start, end)`` (default: all of time).
+
+    A UTC day at a time for the hour grains, a local day at a time for the day grains: each chunk
+    compares the alarms and their counts read in one snapshot, then adds the difference. Adding,
+    not setting, is what makes it safe beside ingest: a write committed after the snapshot is in
+    both the alarms and the counts, so the difference is unchanged by it. Returns the number of
+    corrected rows per grain. ``progress`` is called with each chunk's first day.
+    """
+    first, last = _extent(start, end)
+    corrected: Counter[str] = Counter()
+    if first is None or last is None:
+        return corrected
+    utc_days = _chunks(first, last, lambda moment: moment.replace(hour=0, minute=0, second=0, microsecond=0))
+    local_days = _chunks(first, last, day_of)
+    for chunk_start, chunk_end in utc_days:
+        corrected += _reconcile_chunk(chunk_start, chunk_end, (Grain.HOUR, Grain.DEVICE_TOTAL_HOUR), hourly=True)
+    for chunk_start, chunk_end in local_days:
+        if progress:
+            progress(chunk_start)
+        grains = (Grain.DAY, Grain.DEVICE_DAY, Grain.DEVICE_TOTAL_DAY)
+        corrected += _reconcile_chunk(chunk_start, chunk_end, grains, hourly=False)
+    AlarmCount.objects.filter(count=0).delete()  # what handling emptied
+    return corrected
+
+
+def _extent(start: datetime | None, end: datetime | None) -> tuple[datetime | None, datetime | None]:
+    """The earliest and latest moment in range that either an alarm or a count holds."""
+    alarms = AlarmEvent.objects.order_by()
+    counts = AlarmCount.objects.order_by()
+    if start is not None:
+        alarms, counts = alarms.filter(event_time__gte=start), counts.filter(bucket__gte=hour_of(start))
+    if end is not None:
+        alarms, counts = alarms.filter(event_time__lt=end), counts.filter(bucket__lt=end)
+    moments = [
+        moment
+        for moment in (
+            alarms.aggregate(first=Min("event_time"))["first"],
+            alarms.aggregate(last=Max("event_time"))["last"],
+            counts.aggregate(first=Min("bucket"))["first"],
+            counts.aggregate(last=Max("bucket"))["last"],
+        )
+        if moment is not None
+    ]
+    if not moments:
+        return None, None
+    return min(moments), max(moments)
+
+
+def _chunks(first: datetime, last: datetime, floor: Any) -> list[tuple[datetime, datetime]]:
+    chunks = []
+    chunk = floor(first.astimezone(UTC))
+    while chunk <= last:
+        following = floor(chunk + timedelta(hours=36))  # the next day's start, in any zone
+        chunks.append((chunk, following))
+        chunk = following
+    return chunks
+
+
+def _reconcile_chunk(start: datetime, end: datetime, grains: Sequence[str], *, hourly: bool) -> Counter[str]:
+    with snapshot():
+        alarms = AlarmEvent.objects.filter(event_time__gte=start, event_time__lt=end).order_by()
+        truth: Counter[tuple[Any, ...]] = Counter()
+        rows: QuerySet[Any, Any]
+        if hourly:
+            rows = alarms.annotate(hour=TruncHour("event_time", tzinfo=UTC)).values_list("hour", *_KEY)
+        else:
+            rows = alarms.values_list(*_KEY)
+        for *key, number in rows.annotate(number=CountRows("pk")):
+            bucket, (device_id, *dims) = (key[0], key[1:]) if hourly else (start, key)
+            for grain in grains:
+                if grain in (Grain.DEVICE_TOTAL_DAY, Grain.DEVICE_TOTAL_HOUR):
+                    truth[grain, bucket, device_id, "", 0, "", ""] += number
+                else:
+                    truth[grain, bucket, "" if grain in (Grain.HOUR, Grain.DAY) else device_id, *dims] += number
+        stored = AlarmCount.objects.filter(grain__in=grains, bucket__gte=start, bucket__lt=end)
+        held: Counter[tuple[Any, ...]] = Counter()
+        for *key, number in stored.values_list("grain", "bucket", *_KEY, "count"):
+            held[tuple(key)] += number
+        difference = {key: truth[key] - held[key] for key in truth.keys() | held.keys() if truth[key] != held[key]}
+        add(difference)
+    return Counter(key[0] for key in difference)
