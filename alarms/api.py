@@ -87,7 +87,10 @@ class AlarmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         cleaned = filterset.form.cleaned_data
         try:
             summary = alarm_statistics(
-                filterset.qs, start=cleaned.get("event_time_after"), end=cleaned.get("event_time_before")
+                filterset.qs,
+                scope=filterset.count_scope(),
+                start=cleaned.get("event_time_after"),
+                end=cleaned.get("event_time_before"),
             )
         except RangeTooLong as exc:
             raise ValidationError({"event_time_after": [str(exc)]}) from None

@@ -5,8 +5,11 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 
+from alarms.counts import Scope
 from alarms.models import AlarmEvent, AlarmLevel, AlarmStatus, HandleStatus
 from vsp.filters import QueryTimeFilter, StableOrderingFilter, text_search
+
+_COUNTABLE = ("device_id", "alarm_type", "alarm_level", "alarm_status", "handle_status")
 
 
 class AlarmEventFilterSet(django_filters.FilterSet):
@@ -35,6 +38,17 @@ class AlarmEventFilterSet(django_filters.FilterSet):
     class Meta:
         model = AlarmEvent
         fields: list[str] = []
+
+    def count_scope(self) -> Scope | None:
+        """The filters as ``alarms.counts`` counts them, or ``None`` when one of them is not countable.
+
+        Countable: the dimensions the counts keep and the event-time range (which callers pass
+        on themselves). Call after ``is_valid()``.
+        """
+        given = {name for name, value in self.form.cleaned_data.items() if value not in (None, "", [])}
+        if given - {*_COUNTABLE, "event_time_after", "event_time_before", "ordering"}:
+            return None
+        return Scope(**{name: self.form.cleaned_data.get(name) or None for name in _COUNTABLE})
 
     def search(self, queryset: QuerySet[AlarmEvent], name: str, value: str) -> QuerySet[AlarmEvent]:
         return text_search(queryset, ("alarm_id", "alarm_type", "device_id", "scene_id", "handle_remark"), value)

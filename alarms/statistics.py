@@ -1,23 +1,26 @@
 """Alarm counts for dashboards: totals, breakdowns and a per-day trend.
 
-Days are calendar days in ``TIME_ZONE``. Each day's count is a conditional
-aggregate over UTC bounds computed here, so the database needs no time zone
-tables (MySQL's CONVERT_TZ returns NULL without them) and the whole summary
-costs four queries whatever the range.
+Days are calendar days in ``TIME_ZONE``, bounded by UTC instants computed here, so the database
+needs no time zone tables (MySQL's CONVERT_TZ returns NULL without them). The numbers come from
+the rollup counts (``alarms.counts``) when the filters are ones they count by, and from the alarms
+otherwise; both give the same answer, which the tests check.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from alarms import counts
 from alarms.models import AlarmEvent, AlarmLevel, AlarmStatus, HandleStatus
 from devices.models import EdgeDevice
+from vsp.db import snapshot
 
 
 class RangeTooLong(ValueError):
@@ -34,12 +37,12 @@ class DayRange:
         """The days the trend covers: the filtered range, or the last few days up to today."""
         span = timedelta(days=settings.STATISTICS_DEFAULT_DAYS - 1)
         if start and end:
-            first, last = timezone.localtime(start).date(), timezone.localtime(end).date()
+            first, last = timezone.localtime(start, counts.zone()).date(), timezone.localtime(end, counts.zone()).date()
         elif start:
-            first = timezone.localtime(start).date()
+            first = timezone.localtime(start, counts.zone()).date()
             last = max(today, first)
         elif end:
-            last = timezone.localtime(end).date()
+            last = timezone.localtime(end, counts.zone()).date()
             first = last - span
         else:
             first, last = today - span, today
@@ -53,62 +56,97 @@ class DayRange:
         return [self.first + timedelta(days=offset) for offset in range((self.last - self.first).days + 1)]
 
 
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
-
-
 def _day_filter(day: date) -> Q:
-    return Q(event_time__gte=_local_midnight(day), event_time__lt=_local_midnight(day + timedelta(days=1)))
+    return Q(event_time__gte=counts.day_start(day), event_time__lt=counts.day_start(day + timedelta(days=1)))
 
 
 def alarm_statistics(
     queryset: QuerySet[AlarmEvent],
     *,
+    scope: counts.Scope | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Summarise ``queryset`` (already filtered, including by time range)."""
+    """Summarise the alarms of ``queryset`` (already filtered, including by the inclusive time range).
+
+    With a ``scope`` that describes the same filters, the numbers come from the counts
+    (``alarms.counts``), read in one snapshot; without, from the alarms themselves.
+    """
     now = now or timezone.now()
-    today = timezone.localtime(now).date()
+    today = timezone.localtime(now, counts.zone()).date()
     days = DayRange.for_filters(start, end, today=today)
-    queryset = queryset.order_by()
+    if scope is None:
+        return _summary(*_counted_from_alarms(queryset.order_by(), today, days), days)
+    with snapshot():
+        return _summary(*_counted_from_counts(scope, start, end, today, days), days)
 
-    aggregates: dict[str, Any] = {
-        "total": Count("pk"),
-        "today": Count("pk", filter=_day_filter(today)),
-        "unhandled": Count("pk", filter=Q(handle_status=HandleStatus.UNHANDLED)),
-    }
-    aggregates |= {f"status_{s}": Count("pk", filter=Q(alarm_status=s)) for s in AlarmStatus.values}
-    aggregates |= {f"handle_{s}": Count("pk", filter=Q(handle_status=s)) for s in HandleStatus.values}
-    aggregates |= {f"level_{level}": Count("pk", filter=Q(alarm_level=level)) for level in AlarmLevel.values}
+
+# What a summary is made of: counts per (type, level, alarm status, handle status), per day
+# (today included), and per device.
+Tallies = tuple[Counter[tuple[Any, ...]], dict[date, int], int, Counter[str]]
+
+
+def _counted_from_alarms(queryset: QuerySet[AlarmEvent], today: date, days: DayRange) -> Tallies:
+    aggregates = {"today": Count("pk", filter=_day_filter(today))}
     aggregates |= {f"day_{day:%Y%m%d}": Count("pk", filter=_day_filter(day)) for day in days.days()}
-    counts = queryset.aggregate(**aggregates)
+    totals = queryset.aggregate(**aggregates)
+    by_dimensions = Counter(
+        {tuple(row[:-1]): row[-1] for row in queryset.values_list(*counts.DIMENSIONS).annotate(n=Count("pk"))}
+    )
+    by_device = Counter(dict(queryset.values_list("device_id").annotate(n=Count("pk")).values_list("device_id", "n")))
+    trend = {day: totals[f"day_{day:%Y%m%d}"] for day in days.days()}
+    return by_dimensions, trend, totals["today"], by_device
 
-    by_type = queryset.values("alarm_type").annotate(count=Count("pk")).order_by("-count", "alarm_type")
-    top_devices = list(
-        queryset.values("device_id")
-        .annotate(count=Count("pk"))
-        .order_by("-count", "device_id")[: settings.STATISTICS_TOP_DEVICES]
-    )
-    names = dict(
-        EdgeDevice.objects.filter(device_id__in=[row["device_id"] for row in top_devices]).values_list(
-            "device_id", "name"
-        )
-    )
+
+def _counted_from_counts(
+    scope: counts.Scope, start: datetime | None, end: datetime | None, today: date, days: DayRange
+) -> Tallies:
+    # The filters' end is inclusive; spans are half-open, and times are stored to the microsecond.
+    end = end + timedelta(microseconds=1) if end is not None else None
+    whole = [counts.Span(None, start, end)]
+    by_dimensions = Counter({key: n for (_, key), n in counts.tally(scope, whole, "dimensions").items()})
+    by_device = Counter({key[0]: n for (_, key), n in counts.tally(scope, whole, "device").items()})
+
+    def of_day(day: date) -> counts.Span:
+        first, following = counts.day_start(day), counts.day_start(day + timedelta(days=1))
+        return counts.Span(day, max(first, start) if start else first, min(following, end) if end else following)
+
+    wanted = days.days() if days.first <= today <= days.last else [*days.days(), today]
+    tallied = counts.tally(scope, [of_day(day) for day in wanted])
+    trend = {day: tallied.get((day, ()), 0) for day in days.days()}
+    return by_dimensions, trend, tallied.get((today, ()), 0), by_device
+
+
+def _summary(
+    by_dimensions: Counter[tuple[Any, ...]], trend: dict[date, int], today: int, by_device: Counter[str], days: DayRange
+) -> dict[str, Any]:
+    def total_by(index: int) -> Counter[Any]:
+        totals: Counter[Any] = Counter()
+        for key, n in by_dimensions.items():
+            totals[key[index]] += n
+        return totals
+
+    by_type, by_level, by_status, by_handle = (total_by(index) for index in range(4))
+    top_devices = sorted(+by_device, key=lambda device_id: (-by_device[device_id], device_id))
+    top_devices = top_devices[: settings.STATISTICS_TOP_DEVICES]
+    names = dict(EdgeDevice.objects.filter(device_id__in=top_devices).values_list("device_id", "name"))
     return {
-        "total": counts["total"],
-        "today": counts["today"],
-        "unhandled": counts["unhandled"],
-        "by_alarm_status": {s: counts[f"status_{s}"] for s in AlarmStatus.values},
-        "by_handle_status": {s: counts[f"handle_{s}"] for s in HandleStatus.values},
-        "by_level": {str(level): counts[f"level_{level}"] for level in AlarmLevel.values},
-        "by_type": [{"alarm_type": row["alarm_type"], "count": row["count"]} for row in by_type],
-        "by_device": [
-            {"device_id": row["device_id"], "device_name": names.get(row["device_id"]) or None, "count": row["count"]}
-            for row in top_devices
+        "total": sum(by_dimensions.values()),
+        "today": today,
+        "unhandled": by_handle[HandleStatus.UNHANDLED],
+        "by_alarm_status": {s: by_status[s] for s in AlarmStatus.values},
+        "by_handle_status": {s: by_handle[s] for s in HandleStatus.values},
+        "by_level": {str(level): by_level[level] for level in AlarmLevel.values},
+        "by_type": [
+            {"alarm_type": kind, "count": by_type[kind]}
+            for kind in sorted(+by_type, key=lambda kind: (-by_type[kind], kind))
         ],
-        "trend": [{"date": day.isoformat(), "count": counts[f"day_{day:%Y%m%d}"]} for day in days.days()],
+        "by_device": [
+            {"device_id": device_id, "device_name": names.get(device_id) or None, "count": by_device[device_id]}
+            for device_id in top_devices
+        ],
+        "trend": [{"date": day.isoformat(), "count": trend[day]} for day in days.days()],
         "trend_from": days.first.isoformat(),
         "trend_to": days.last.isoformat(),
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from django.conf import settings
@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from alarms import services
+from alarms.counts import Scope
 from alarms.filters import AlarmEventFilterSet
 from alarms.models import AlarmEvent
 from alarms.serializers import AlarmCompatSerializer, AlarmDetailSerializer, HandleSerializer
@@ -59,8 +60,17 @@ ALARM_FILTERS = {
 DEVICE_FILTERS = {"deviceId": "device_id", "deviceName": "name", "status": "status"}
 
 
-def filtered_alarms(request: Request) -> tuple[QuerySet[AlarmEvent], datetime | None, datetime | None]:
-    """The alarms a page, statistics or export asks for, newest first, and its event-time range."""
+class Filtered(NamedTuple):
+    """The alarms a page, statistics or export asks for, newest first; its event-time range; and the
+    filters as the counts take them (``None``: not countable)."""
+
+    alarms: QuerySet[AlarmEvent]
+    start: datetime | None
+    end: datetime | None
+    scope: Scope | None
+
+
+def filtered_alarms(request: Request) -> Filtered:
     query = Query(request.query_params)
     start, end = query.time_range("eventTime")
     created_from, created_to = query.time_range("createTime")
@@ -75,7 +85,7 @@ def filtered_alarms(request: Request) -> tuple[QuerySet[AlarmEvent], datetime | 
     filterset = AlarmEventFilterSet(params, queryset=AlarmEvent.objects.with_device_name(), request=request)
     if not filterset.is_valid():
         raise ValidationError(filterset.errors)
-    return filterset.qs, start, end
+    return Filtered(filterset.qs, start, end, filterset.count_scope())
 
 
 def _page(queryset: QuerySet[Any], request: Request, serializer: type[serializers.BaseSerializer[Any]]) -> Response:
@@ -93,8 +103,7 @@ class AlarmPageView(AlarmCompatView):
     required_permission = "aiot:alarm:query"
 
     def get(self, request: Request) -> Response:
-        alarms, _, _ = filtered_alarms(request)
-        return _page(alarms, request, AlarmCompatSerializer)
+        return _page(filtered_alarms(request).alarms, request, AlarmCompatSerializer)
 
 
 class AlarmGetView(AlarmCompatView):
@@ -143,9 +152,9 @@ class AlarmStatisticsView(AlarmCompatView):
     required_permission = "aiot:alarm:query"
 
     def get(self, request: Request) -> Response:
-        alarms, start, end = filtered_alarms(request)
+        alarms, start, end, scope = filtered_alarms(request)
         try:
-            summary = alarm_statistics(alarms, start=start, end=end)
+            summary = alarm_statistics(alarms, scope=scope, start=start, end=end)
         except RangeTooLong:
             raise ValidationError({"eventTime": [f"时间范围不能超过 {settings.STATISTICS_MAX_DAYS} 天"]}) from None
         return envelope.success(_camel_keys(summary))
@@ -155,7 +164,7 @@ class AlarmExportView(AlarmCompatView):
     required_permission = "aiot:alarm:export"
 
     def get(self, request: Request) -> HttpResponse:
-        alarms, _, _ = filtered_alarms(request)
+        alarms = filtered_alarms(request).alarms
         rows = list(alarms[: settings.EXPORT_MAX_ROWS + 1])
         if len(rows) > settings.EXPORT_MAX_ROWS:
             raise CompatError.of(envelope.EXPORT_TOO_LARGE, settings.EXPORT_MAX_ROWS)
