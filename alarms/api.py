@@ -50,6 +50,13 @@ class AlarmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
         return self.serializer_classes.get(self.action, AlarmSerializer)
 
+    def count_rows(self, queryset: QuerySet[AlarmEvent]) -> int:
+        """The list's total (``vsp.pagination``), from the statistics counts where they tell it."""
+        filterset = AlarmEventFilterSet(self.request.query_params, queryset=queryset, request=self.request)
+        if not filterset.is_valid():  # the filter backend refused it already; not reached
+            raise ValidationError(filterset.errors)
+        return filterset.count()
+
     def _detail(self, alarm_id: str) -> Response:
         alarm = (
             AlarmEvent.objects.with_device_name().select_related("ext").prefetch_related("handle_logs").get(pk=alarm_id)

@@ -320,6 +320,11 @@ def total(scope: Scope, start: datetime | None = None, end: datetime | None = No
     return tally(scope, [Span(None, start, end)]).get((None, ()), 0)
 
 
+def after(moment: datetime | None) -> datetime | None:
+    """The half-open end for an inclusive one: times are stored to the microsecond."""
+    return moment + timedelta(microseconds=1) if moment is not None else None
+
+
 # -- correcting ----------------------------------------------------------------------------------------
 
 

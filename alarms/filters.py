@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 
+from alarms import counts
 from alarms.counts import Scope
 from alarms.models import AlarmEvent, AlarmLevel, AlarmStatus, HandleStatus
 from vsp.filters import QueryTimeFilter, StableOrderingFilter, text_search
@@ -49,6 +50,18 @@ class AlarmEventFilterSet(django_filters.FilterSet):
         if given - {*_COUNTABLE, "event_time_after", "event_time_before", "ordering"}:
             return None
         return Scope(**{name: self.form.cleaned_data.get(name) or None for name in _COUNTABLE})
+
+    def count(self) -> int:
+        """How many alarms the filters match: from the counts when they can tell, else counted.
+
+        Exact either way; the counts answer a million alarms in milliseconds where COUNT(*) reads
+        an index of them all. Call after ``is_valid()``.
+        """
+        scope = self.count_scope()
+        if scope is None:
+            return self.qs.count()
+        data = self.form.cleaned_data
+        return counts.total(scope, data.get("event_time_after"), counts.after(data.get("event_time_before")))
 
     def search(self, queryset: QuerySet[AlarmEvent], name: str, value: str) -> QuerySet[AlarmEvent]:
         return text_search(queryset, ("alarm_id", "alarm_type", "device_id", "scene_id", "handle_remark"), value)

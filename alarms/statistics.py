@@ -102,8 +102,7 @@ def _counted_from_alarms(queryset: QuerySet[AlarmEvent], today: date, days: DayR
 def _counted_from_counts(
     scope: counts.Scope, start: datetime | None, end: datetime | None, today: date, days: DayRange
 ) -> Tallies:
-    # The filters' end is inclusive; spans are half-open, and times are stored to the microsecond.
-    end = end + timedelta(microseconds=1) if end is not None else None
+    end = counts.after(end)  # the filters' end is inclusive; spans are half-open
     whole = [counts.Span(None, start, end)]
     by_dimensions = Counter({key: n for (_, key), n in counts.tally(scope, whole, "dimensions").items()})
     by_device = Counter({key[0]: n for (_, key), n in counts.tally(scope, whole, "device").items()})

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -30,7 +31,12 @@ def page_rows(queryset: QuerySet[Any], offset: int, limit: int) -> list[Any]:
 
 
 class DeferredJoinPaginator(Paginator):
-    """Django's paginator, fetching each page of a queryset by ``page_rows``."""
+    """Django's paginator, fetching each page of a queryset by ``page_rows``; given ``count``, it counts nothing."""
+
+    def __init__(self, object_list: Any, per_page: int, *args: Any, count: int | None = None, **kwargs: Any) -> None:
+        super().__init__(object_list, per_page, *args, **kwargs)
+        if count is not None:
+            self.__dict__["count"] = count  # the cached_property, already known
 
     def page(self, number: Any) -> Page:
         if not isinstance(self.object_list, QuerySet):
@@ -58,9 +64,14 @@ class PageNumberPagination(pagination.PageNumberPagination):
     last_page_strings = ()
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any] | None:
+        """A page; a view with ``count_rows(queryset)`` says how many rows there are, cheaper than COUNT(*)."""
         page = request.query_params.get(self.page_query_param)
         if page is not None and not _POSITIVE.match(page):
             raise ValidationError({self.page_query_param: ["Must be a positive integer."]})
+        counter = getattr(view, "count_rows", None)
+        self.django_paginator_class = functools.partial(  # type: ignore[assignment]
+            DeferredJoinPaginator, count=counter(queryset) if counter else None
+        )
         return super().paginate_queryset(queryset, request, view)
 
     def get_page_size(self, request: Request) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 from urllib.parse import quote
@@ -68,6 +69,7 @@ class Filtered(NamedTuple):
     start: datetime | None
     end: datetime | None
     scope: Scope | None
+    total: Callable[[], int]
 
 
 def filtered_alarms(request: Request) -> Filtered:
@@ -85,12 +87,17 @@ def filtered_alarms(request: Request) -> Filtered:
     filterset = AlarmEventFilterSet(params, queryset=AlarmEvent.objects.with_device_name(), request=request)
     if not filterset.is_valid():
         raise ValidationError(filterset.errors)
-    return Filtered(filterset.qs, start, end, filterset.count_scope())
+    return Filtered(filterset.qs, start, end, filterset.count_scope(), filterset.count)
 
 
-def _page(queryset: QuerySet[Any], request: Request, serializer: type[serializers.BaseSerializer[Any]]) -> Response:
+def _page(
+    queryset: QuerySet[Any],
+    request: Request,
+    serializer: type[serializers.BaseSerializer[Any]],
+    count: Callable[[], int] | None = None,
+) -> Response:
     page = Query(request.query_params).page()
-    total = queryset.count()
+    total = count() if count is not None else queryset.count()
     rows = page_rows(queryset, page.offset, page.size) if page.offset < total else []
     return envelope.success({"list": serializer(rows, many=True).data, "total": total})
 
@@ -103,7 +110,8 @@ class AlarmPageView(AlarmCompatView):
     required_permission = "aiot:alarm:query"
 
     def get(self, request: Request) -> Response:
-        return _page(filtered_alarms(request).alarms, request, AlarmCompatSerializer)
+        filtered = filtered_alarms(request)
+        return _page(filtered.alarms, request, AlarmCompatSerializer, filtered.total)
 
 
 class AlarmGetView(AlarmCompatView):
@@ -152,7 +160,7 @@ class AlarmStatisticsView(AlarmCompatView):
     required_permission = "aiot:alarm:query"
 
     def get(self, request: Request) -> Response:
-        alarms, start, end, scope = filtered_alarms(request)
+        alarms, start, end, scope, _ = filtered_alarms(request)
         try:
             summary = alarm_statistics(alarms, scope=scope, start=start, end=end)
         except RangeTooLong:
