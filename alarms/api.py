@@ -30,6 +30,8 @@ class AlarmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     filterset_class = AlarmEventFilterSet
     lookup_field = "alarm_id"
     lookup_value_regex = ALARM_ID_PATTERN
+    # ?cursor= pages by keyset along the list's own index (vsp.pagination).
+    cursor_ordering = ("-event_time", "-alarm_id")
     action_permissions = {
         "handle": ["alarms.handle_alarmevent"],
         "statistics": ["alarms.view_alarmevent"],

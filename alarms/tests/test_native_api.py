@@ -387,3 +387,33 @@ def test_deep_pages_are_the_rows_plain_offsets_give(staff_client: APIClient, set
 
     assert [row["alarm_id"] for page in pages for row in page] == expected
     assert {row["device_name"] for page in pages for row in page} == {"Named"}
+
+
+def test_cursor_paging_walks_every_alarm_once_newest_first(staff_client: APIClient) -> None:
+    moments = [aware("2026-11-20 08:00:00") + timedelta(minutes=number // 3) for number in range(45)]  # ties
+    for number, moment in enumerate(moments):
+        make_alarm(alarm_id=f"CUR-{number:02d}", event_time=moment)
+    expected = list(AlarmEvent.objects.order_by("-event_time", "-alarm_id").values_list("alarm_id", flat=True))
+
+    seen, url, pages = [], f"{LIST}?cursor=&page_size=10", []
+    while url:
+        body = staff_client.get(url).json()
+        assert body["count"] == 45
+        pages.append(body)
+        seen += [alarm["alarm_id"] for alarm in body["results"]]
+        url = body["next"]
+    assert seen == expected
+    assert len(pages) == 5
+    assert pages[0]["previous"] is None
+    back = staff_client.get(pages[2]["previous"]).json()
+    assert [alarm["alarm_id"] for alarm in back["results"]] == expected[10:20]
+    filtered = staff_client.get(f"{LIST}?cursor=&page_size=10&event_time_before=2026-11-20 08:05:00").json()
+    assert filtered["count"] == 18
+    assert filtered["results"][0]["alarm_id"] == "CUR-17"
+
+
+@pytest.mark.parametrize("query", ["cursor=bm9wZQ", "cursor=%%%", "cursor=&page=2", "cursor=&ordering=alarm_level"])
+def test_a_bad_cursor_or_combination_is_a_400_naming_it(staff_client: APIClient, query: str) -> None:
+    response = staff_client.get(f"{LIST}?{query}")
+    assert response.status_code == 400
+    assert "cursor" in response.json()
