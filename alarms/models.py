@@ -108,6 +108,9 @@ class AlarmEvent(models.Model):
             models.Index(fields=["alarm_status", "event_time"], name="alarm_status_time_idx"),
             models.Index(fields=["handle_status", "event_time"], name="alarm_handle_time_idx"),
             models.Index(fields=["alarm_type", "event_time"], name="alarm_type_time_idx"),
+            # sceneId is a filter of the Yudao alarm page, and not one the counts keep: its page and its
+            # total read this index. On 1M alarms without it, page 1 and its total took 1.4 s.
+            models.Index(fields=["scene_id", "event_time"], name="alarm_scene_time_idx"),
             # Catch-up after a reconnect, the live page and createTime[] ranges.
             models.Index(fields=["created_at", "alarm_id"], name="alarm_created_idx"),
             # Staff notify messages (vsp/compat/notify.py) count level-1/2 alarms since a time. Measured on
