@@ -1,9 +1,11 @@
 """Exact alarm counts from the rollup table (``AlarmCount``), for statistics and page totals.
 
-Writing: each alarm is counted once in every grain of ``AlarmCount``. ``change(before, after)`` moves
-it from one set of buckets and dimensions to another, in the caller's transaction, as one upsert
-statement that adds to the counts (never sets them), so concurrent writers compose. Its rows are
-sorted, so two transactions lock shared rows in the same order.
+Writing: each alarm is counted once in every grain of ``AlarmCount``. ``change(before, after)`` records
+that it moved from one set of buckets and dimensions to another, in the caller's transaction, as a
+row or two of ``AlarmCountChange``; ``fold`` moves those into the counts in batches, as one upsert that
+adds to them (never sets them), so concurrent writers compose, with its rows sorted, so two
+transactions lock shared rows in the same order. Bulk writers (the seeder, retention) add to the
+counts directly with ``add_alarms``. Readers add the changes not yet folded.
 
 Reading: ``tally`` counts the alarms of a scope in half-open time spans. A span is cut into the
 whole days in it (day grains), whole UTC hours in what is left at its ends (hour grains), and the
@@ -16,19 +18,21 @@ from __future__ import annotations
 import bisect
 import functools
 import operator
+import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from django.db import connection
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Case, IntegerField, Max, Min, Q, QuerySet, Sum, Value, When
 from django.db.models import Count as CountRows
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from alarms.models import AlarmCount, AlarmEvent
+from alarms.models import AlarmCount, AlarmCountChange, AlarmEvent
 from vsp.db import snapshot
 
 Grain = AlarmCount.Grain
@@ -100,13 +104,70 @@ COUNTED_FIELDS = tuple(field.name for field in fields(Counted))
 
 
 def change(before: Counted | None, after: Counted | None) -> None:
-    """Record that an alarm went from ``before`` to ``after`` (``None``: not there)."""
-    deltas: Counter[tuple[Any, ...]] = Counter()
-    for row in before.rows() if before else ():
-        deltas[row] -= 1
-    for row in after.rows() if after else ():
-        deltas[row] += 1
-    add(deltas)
+    """Record that an alarm went from ``before`` to ``after`` (``None``: not there), in the caller's transaction.
+
+    One short row per side (``AlarmCountChange``), folded into the counts later; every
+    ``COUNTS_FOLD_EVERY`` changes this process records, it folds them after its commit.
+    """
+    if before == after:
+        return
+    rows = [(side, sign) for side, sign in ((before, -1), (after, 1)) if side is not None]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(name) for name in (*COUNTED_FIELDS, "change"))
+    marks = ", ".join(["(" + ", ".join(["%s"] * (len(COUNTED_FIELDS) + 1)) + ")"] * len(rows))
+    params: list[Any] = []
+    for side, sign in rows:
+        assert side is not None
+        params += [connection.ops.adapt_datetimefield_value(side.event_time), side.device_id, side.alarm_type]
+        params += [side.alarm_level, side.alarm_status, side.handle_status, sign]
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {quote(AlarmCountChange._meta.db_table)} ({columns}) VALUES {marks}", params)
+    if _unfolded.add(len(rows)):
+        transaction.on_commit(fold, robust=True)
+
+
+class _Unfolded:
+    """How many changes this process recorded since it last started a fold."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+
+    def add(self, number: int) -> bool:
+        """Count ``number`` more; whether it is time to fold."""
+        with self.lock:
+            self.count += number
+            if self.count < settings.COUNTS_FOLD_EVERY:
+                return False
+            self.count = 0
+            return True
+
+
+_unfolded = _Unfolded()
+
+
+def fold(limit: int = 10_000) -> int:
+    """Move up to ``limit`` committed changes into the counts, in one transaction; returns how many.
+
+    Changes still being written (uncommitted, so locked) are skipped and folded next time; two
+    folds at once take disjoint sets. Readers see the changes before or after, never both.
+    """
+    with transaction.atomic():
+        pending = (
+            AlarmCountChange.objects.select_for_update(skip_locked=True)
+            .order_by("id")
+            .values_list("id", *COUNTED_FIELDS, "change")[:limit]
+        )
+        rows = list(pending)
+        if not rows:
+            return 0
+        deltas: Counter[tuple[Any, ...]] = Counter()
+        for _id, *values, sign in rows:
+            for key in Counted(*values).rows():
+                deltas[key] += sign
+        add(deltas)
+        AlarmCountChange.objects.filter(id__in=[row[0] for row in rows]).delete()
+    return len(rows)
 
 
 def add(deltas: Counter[tuple[Any, ...]] | dict[tuple[Any, ...], int]) -> None:
@@ -292,6 +353,7 @@ def tally(scope: Scope, spans: Sequence[Span], by: By = None) -> Counter[tuple[A
             label = labels.of(row[0]) if many else spans[0].label
             counts[label, tuple(row[1:-1] if many else row[:-1])] += row[-1]
 
+    _add_changes(counts, scope, spans, [*by_day, *by_hour], columns)  # raw pieces count the alarms themselves
     if raw:
         alarms = AlarmEvent.objects.filter(scope.alarm_filter(), _range_filter("event_time", raw)).order_by()
         if many:
@@ -313,6 +375,33 @@ def tally(scope: Scope, spans: Sequence[Span], by: By = None) -> Counter[tuple[A
             label = raw[row[0]].label if many else spans[0].label
             counts[label, tuple(row[1:-1] if many else row[:-1])] += row[-1]
     return +counts  # no zero or negative entries
+
+
+def _add_changes(
+    counts: Counter[tuple[Any, tuple[Any, ...]]],
+    scope: Scope,
+    spans: Sequence[Span],
+    pieces: Sequence[_Piece],
+    columns: tuple[str, ...],
+) -> None:
+    """Add the changes not yet folded into the counts of these pieces: each is a time range."""
+    if not pieces:
+        return
+    changes = AlarmCountChange.objects.filter(scope.alarm_filter(), _range_filter("event_time", pieces)).order_by()
+    if len(spans) == 1:
+        rows = changes.values_list(*columns).annotate(total=Sum("change")) if columns else None
+        if rows is None:
+            counts[spans[0].label, ()] += changes.aggregate(total=Sum("change"))["total"] or 0
+            return
+        for row in rows:
+            counts[spans[0].label, tuple(row[:-1])] += row[-1]
+        return
+    which = Case(
+        *(When(_range_filter("event_time", [piece]), then=Value(index)) for index, piece in enumerate(pieces)),
+        output_field=IntegerField(),
+    )
+    for row in changes.annotate(piece=which).values_list("piece", *columns).annotate(total=Sum("change")):
+        counts[pieces[row[0]].label, tuple(row[1:-1])] += row[-1]
 
 
 def total(scope: Scope, start: datetime | None = None, end: datetime | None = None) -> int:
@@ -337,6 +426,8 @@ def reconcile(start: datetime | None = None, end: datetime | None = None, *, pro
     both the alarms and the counts, so the difference is unchanged by it. Returns the number of
     corrected rows per grain. ``progress`` is called with each chunk's first day.
     """
+    while fold():
+        pass  # fewer changes to read; the result is the same either way
     first, last = _extent(start, end)
     corrected: Counter[str] = Counter()
     if first is None or last is None:
@@ -357,19 +448,18 @@ def reconcile(start: datetime | None = None, end: datetime | None = None, *, pro
 def _extent(start: datetime | None, end: datetime | None) -> tuple[datetime | None, datetime | None]:
     """The earliest and latest moment in range that either an alarm or a count holds."""
     alarms = AlarmEvent.objects.order_by()
+    changes = AlarmCountChange.objects.order_by()
     counts = AlarmCount.objects.order_by()
     if start is not None:
-        alarms, counts = alarms.filter(event_time__gte=start), counts.filter(bucket__gte=hour_of(start))
+        alarms, changes = alarms.filter(event_time__gte=start), changes.filter(event_time__gte=start)
+        counts = counts.filter(bucket__gte=hour_of(start))
     if end is not None:
-        alarms, counts = alarms.filter(event_time__lt=end), counts.filter(bucket__lt=end)
+        alarms, changes = alarms.filter(event_time__lt=end), changes.filter(event_time__lt=end)
+        counts = counts.filter(bucket__lt=end)
     moments = [
         moment
-        for moment in (
-            alarms.aggregate(first=Min("event_time"))["first"],
-            alarms.aggregate(last=Max("event_time"))["last"],
-            counts.aggregate(first=Min("bucket"))["first"],
-            counts.aggregate(last=Max("bucket"))["last"],
-        )
+        for rows, field in ((alarms, "event_time"), (changes, "event_time"), (counts, "bucket"))
+        for moment in rows.aggregate(first=Min(field), last=Max(field)).values()
         if moment is not None
     ]
     if not moments:
@@ -407,6 +497,11 @@ def _reconcile_chunk(start: datetime, end: datetime, grains: Sequence[str], *, h
         held: Counter[tuple[Any, ...]] = Counter()
         for *key, number in stored.values_list("grain", "bucket", *_KEY, "count"):
             held[tuple(key)] += number
+        unfolded = AlarmCountChange.objects.filter(event_time__gte=start, event_time__lt=end)
+        for *values, sign in unfolded.values_list(*COUNTED_FIELDS, "change"):
+            for key in Counted(*values).rows():
+                if key[0] in grains:
+                    held[key] += sign
         difference = {key: truth[key] - held[key] for key in truth.keys() | held.keys() if truth[key] != held[key]}
         add(difference)
     return Counter(key[0] for key in difference)

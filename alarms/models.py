@@ -177,6 +177,27 @@ class AlarmCount(models.Model):
         return f"{self.grain} {self.bucket:%Y-%m-%d %H:%M} {self.count}"
 
 
+class AlarmCountChange(models.Model):
+    """A change to the counts not yet folded into ``AlarmCount``: an alarm counted in (+1) or out (-1).
+
+    Writers append these, one short row per alarm written, instead of updating the five count rows
+    each alarm has (which cost ingest a fifth of its throughput); ``alarms.counts.fold`` moves them
+    into ``AlarmCount`` in batches, and readers add the ones not yet folded.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    event_time = models.DateTimeField()
+    device_id = IdentifierField(max_length=64)
+    alarm_type = models.CharField(max_length=64)
+    alarm_level = models.PositiveSmallIntegerField()
+    alarm_status = models.CharField(max_length=16)
+    handle_status = models.CharField(max_length=16)
+    change = models.SmallIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.change:+d} {self.alarm_type} @ {self.device_id}"
+
+
 class AlarmEventExt(models.Model):
     """What the edge sent beyond the fixed fields (bbox, bind_id…), kept as sent."""
 

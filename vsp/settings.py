@@ -241,6 +241,8 @@ NOTIFY_MAX_READ_IDS = 1000
 STATISTICS_MAX_DAYS = 366
 STATISTICS_DEFAULT_DAYS = 7
 STATISTICS_TOP_DEVICES = 10
+# Each process folds the alarm count changes it wrote into the counts after this many (alarms.counts).
+COUNTS_FOLD_EVERY = env_int("COUNTS_FOLD_EVERY", 200, minimum=1)
 
 # Edge devices. A box is OFFLINE after this long without a heartbeat, report or
 # resolve (the seed's 90 s: three missed 30 s heartbeats); per device in admin.

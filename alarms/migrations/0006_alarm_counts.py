@@ -4,13 +4,6 @@ import vsp.db
 from django.db import migrations, models
 
 
-def count_stored_alarms(apps, schema_editor):
-    """Count the alarms already stored, so statistics read right from the first request."""
-    from alarms.counts import reconcile
-
-    reconcile()
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -35,5 +28,4 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['grain', 'device_id', 'bucket'], name='alarmcount_device_idx')],
             },
         ),
-        migrations.RunPython(count_stored_alarms, migrations.RunPython.noop, elidable=True),
     ]

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from alarms import counts, retention, services
 from alarms.filters import AlarmEventFilterSet
-from alarms.models import AlarmCount, AlarmEvent, AlarmStatus, HandleStatus
+from alarms.models import AlarmCount, AlarmCountChange, AlarmEvent, AlarmStatus, HandleStatus
 from alarms.statistics import alarm_statistics
 from alarms.tests.factories import make_alarm
 from conftest import make_user
@@ -96,6 +96,8 @@ def store(rows: list[tuple[Any, ...]]) -> None:
             services.handle_alarm(alarm_id, handle_status=HandleStatus.IGNORED, alarm_status="RESOLVED", actor=ACTOR)
         if fate == 9:
             retention.delete_alarms([(event_time, alarm_id)])
+        if fate in (4, 7):
+            counts.fold()  # some changes folded into the counts, the rest read as changes
 
 
 def brute_force(scope: counts.Scope, start: datetime | None, end: datetime | None) -> dict[str, Any]:
@@ -154,6 +156,7 @@ def test_a_day_of_25_hours_counts_whole() -> None:
         make_alarm(event_time=datetime(2026, 10, 24, 22, 30, tzinfo=UTC))
         make_alarm(event_time=datetime(2026, 10, 25, 22, 30, tzinfo=UTC))
         make_alarm(event_time=datetime(2026, 10, 25, 23, 0, tzinfo=UTC))  # midnight of the 26th
+        counts.fold()
         start, end = datetime(2026, 10, 24, 22, tzinfo=UTC), datetime(2026, 10, 26, 23, tzinfo=UTC)
         trend = {day["date"]: day["count"] for day in from_counts(counts.Scope(), start, end)["trend"]}
     assert trend == {"2026-10-25": 2, "2026-10-26": 1, "2026-10-27": 0}
@@ -164,6 +167,7 @@ def test_a_day_of_25_hours_counts_whole() -> None:
 def test_reconcile_corrects_drift_and_leaves_exact_counts_alone() -> None:
     for number in range(30):
         make_alarm(event_time=BASE + timedelta(minutes=97 * number), device_id=DEVICES[number % 3])
+    assert counts.fold() == 30
     assert counts.reconcile() == {}
 
     # Drift of every kind: a lost row, a wrong number, a row for nothing, alarms written around the counts.
@@ -189,6 +193,7 @@ def test_changing_time_zone_then_reconciling_recounts_the_days() -> None:
     with override_settings(TIME_ZONE="Asia/Shanghai"):
         for number in range(20):
             make_alarm(event_time=BASE + timedelta(hours=5 * number))
+        counts.fold()  # days counted as Shanghai's
     with override_settings(TIME_ZONE="America/New_York"):
         assert counts.reconcile()["d"] > 0
         everything = counts.Scope()
@@ -210,7 +215,7 @@ def test_the_seeder_counts_what_it_writes() -> None:
 @pytest.mark.skipif(connection.vendor != "mysql", reason="concurrent writers need a server database")
 @pytest.mark.django_db(transaction=True)
 def test_statistics_read_while_alarms_are_handled_match_a_brute_force_count_of_one_moment() -> None:
-    """Handling threads move alarms between statuses; each read sees the counts and the alarms alike.
+    """Handling threads move alarms between statuses, a fourth folds; each read sees counts and alarms alike.
 
     Both counts are taken in one snapshot: the service's statistics, and a brute-force count beside
     them. They must be equal however the handling interleaves.
@@ -233,7 +238,17 @@ def test_statistics_read_while_alarms_are_handled_match_a_brute_force_count_of_o
         finally:
             connection.close()
 
+    def keep_folding() -> None:
+        try:
+            while not stop.is_set():
+                counts.fold(limit=50)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
     workers = [threading.Thread(target=handle, args=(ids[n::3],)) for n in range(3)]
+    workers.append(threading.Thread(target=keep_folding))
     for worker in workers:
         worker.start()
     try:
@@ -297,3 +312,22 @@ def test_page_totals_are_exact_and_come_from_the_counts(staff_client: Any) -> No
                 tab.get("/aiot/alarm/event/page", {"pageNo": 1, "pageSize": 5, **compat}).json()["data"]["total"]
                 == expected_total
             ), compat
+
+
+def test_each_process_folds_its_changes_after_every_few_commits(
+    settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.COUNTS_FOLD_EVERY = 3
+    counts._unfolded.count = 0
+    for number in range(7):
+        with django_capture_on_commit_callbacks(execute=True):
+            services.report_alarm(
+                services.AlarmReport(
+                    alarm_id=f"fold-{number}", alarm_type="smoke", device_id="cam-1", event_time=BASE, alarm_level=1
+                )
+            )
+    # Folded after the 3rd and the 6th; the 7th waits for the next fold, and is counted meanwhile.
+    assert AlarmCountChange.objects.count() == 1
+    assert AlarmCount.objects.get(grain="d", alarm_type="smoke").count == 6
+    assert counts.total(counts.Scope(alarm_type="smoke")) == 7
+    assert counts.reconcile() == {}
