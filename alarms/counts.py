@@ -15,7 +15,6 @@ any zone: where local midnight is not on the hour, the minutes around it are cou
 
 from __future__ import annotations
 
-import bisect
 import functools
 import operator
 import threading
@@ -312,20 +311,6 @@ def _range_filter(field: str, pieces: Sequence[_Piece]) -> Q:
     return functools.reduce(operator.or_, ranges)
 
 
-class _Labels:
-    """Which span's piece a bucket falls in, for tallies over many spans."""
-
-    def __init__(self, pieces: Sequence[_Piece]) -> None:
-        self.pieces = sorted(pieces, key=lambda piece: (piece.start is not None, piece.start))
-        self.starts = [piece.start for piece in self.pieces if piece.start is not None]
-        self.offset = len(self.pieces) - len(self.starts)
-
-    def of(self, moment: datetime) -> Any:
-        index = bisect.bisect_right(self.starts, moment) - 1 + self.offset
-        piece = self.pieces[max(index, 0)]
-        return piece.label
-
-
 def tally(scope: Scope, spans: Sequence[Span], by: By = None) -> Counter[tuple[Any, tuple[Any, ...]]]:
     """Alarms of ``scope`` in each span: ``{(span label, key): count}``; the key is ``by``'s values."""
     pieces = [piece for span in spans for piece in _pieces(span)]
@@ -334,74 +319,47 @@ def tally(scope: Scope, spans: Sequence[Span], by: By = None) -> Counter[tuple[A
     by_hour = [piece for piece in pieces if piece.kind == "hour"] if hour_grain else []
     raw = [piece for piece in pieces if piece.kind == "raw" or (piece.kind == "hour" and not hour_grain)]
     columns = _BY_COLUMNS[by]
-    many = len(spans) > 1
     counts: Counter[tuple[Any, tuple[Any, ...]]] = Counter()
-
     for grain, part in ((day_grain, by_day), (hour_grain, by_hour)):
-        if not part:
-            continue
-        rows = AlarmCount.objects.filter(_range_filter("bucket", part), grain=grain)
-        if grain == Grain.DEVICE_DAY or by == "device":
-            rows = rows.filter(**({"device_id": scope.device_id} if scope.device_id is not None else {}))
-        rows = rows.filter(**scope.dimensions)
-        if not many and not columns:
-            counts[spans[0].label, ()] += rows.aggregate(total=Sum("count"))["total"] or 0
-            continue
-        labels = _Labels(part)
-        group = (("bucket",) if many else ()) + columns
-        for row in rows.values_list(*group).annotate(total=Sum("count")).order_by():
-            label = labels.of(row[0]) if many else spans[0].label
-            counts[label, tuple(row[1:-1] if many else row[:-1])] += row[-1]
-
-    _add_changes(counts, scope, spans, [*by_day, *by_hour], columns)  # raw pieces count the alarms themselves
-    if raw:
-        alarms = AlarmEvent.objects.filter(scope.alarm_filter(), _range_filter("event_time", raw)).order_by()
-        if many:
-            which = Case(
-                *(
-                    When(Q(event_time__gte=piece.start, event_time__lt=piece.end), then=Value(index))
-                    for index, piece in enumerate(raw)
-                ),
-                output_field=IntegerField(),
-            )
-            alarms = alarms.annotate(piece=which)
-            group = ("piece", *columns)
-        elif not columns:
-            counts[spans[0].label, ()] += alarms.count()
-            return +counts
-        else:
-            group = columns
-        for row in alarms.values_list(*group).annotate(total=CountRows("pk")):
-            label = raw[row[0]].label if many else spans[0].label
-            counts[label, tuple(row[1:-1] if many else row[:-1])] += row[-1]
+        if part:
+            rows = AlarmCount.objects.filter(grain=grain, **scope.dimensions)
+            if grain == Grain.DEVICE_DAY or by == "device":
+                rows = rows.filter(**({"device_id": scope.device_id} if scope.device_id is not None else {}))
+            _sum_by_piece(counts, rows, "bucket", part, columns, Sum("count"))
+    if by_day or by_hour:  # and the changes not yet folded into those counts
+        changes = AlarmCountChange.objects.filter(scope.alarm_filter())
+        _sum_by_piece(counts, changes, "event_time", [*by_day, *by_hour], columns, Sum("change"))
+    if raw:  # the minutes the counts leave to the alarms themselves
+        alarms = AlarmEvent.objects.filter(scope.alarm_filter())
+        _sum_by_piece(counts, alarms, "event_time", raw, columns, CountRows("pk"))
     return +counts  # no zero or negative entries
 
 
-def _add_changes(
+def _sum_by_piece(
     counts: Counter[tuple[Any, tuple[Any, ...]]],
-    scope: Scope,
-    spans: Sequence[Span],
+    rows: QuerySet[Any],
+    field: str,
     pieces: Sequence[_Piece],
     columns: tuple[str, ...],
+    total: Any,
 ) -> None:
-    """Add the changes not yet folded into the counts of these pieces: each is a time range."""
-    if not pieces:
-        return
-    changes = AlarmCountChange.objects.filter(scope.alarm_filter(), _range_filter("event_time", pieces)).order_by()
-    if len(spans) == 1:
-        rows = changes.values_list(*columns).annotate(total=Sum("change")) if columns else None
-        if rows is None:
-            counts[spans[0].label, ()] += changes.aggregate(total=Sum("change"))["total"] or 0
+    """Add ``total`` of the ``rows`` whose ``field`` falls in each piece, by the piece's label and ``columns``."""
+    rows = rows.filter(_range_filter(field, pieces)).order_by()
+    labels = {piece.label for piece in pieces}
+    if len(labels) == 1:
+        (label,) = labels
+        if not columns:
+            counts[label, ()] += rows.aggregate(n=total)["n"] or 0
             return
-        for row in rows:
-            counts[spans[0].label, tuple(row[:-1])] += row[-1]
+        for *key, number in rows.values_list(*columns).annotate(n=total):
+            counts[label, tuple(key)] += number
         return
     which = Case(
-        *(When(_range_filter("event_time", [piece]), then=Value(index)) for index, piece in enumerate(pieces)),
+        *(When(_range_filter(field, [piece]), then=Value(index)) for index, piece in enumerate(pieces)),
         output_field=IntegerField(),
     )
-    for row in changes.annotate(piece=which).values_list("piece", *columns).annotate(total=Sum("change")):
-        counts[pieces[row[0]].label, tuple(row[1:-1])] += row[-1]
+    for index, *key, number in rows.annotate(piece=which).values_list("piece", *columns).annotate(n=total):
+        counts[pieces[index].label, tuple(key)] += number
 
 
 def total(scope: Scope, start: datetime | None = None, end: datetime | None = None) -> int:
