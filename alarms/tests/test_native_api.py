@@ -417,3 +417,31 @@ def test_a_bad_cursor_or_combination_is_a_400_naming_it(staff_client: APIClient,
     response = staff_client.get(f"{LIST}?{query}")
     assert response.status_code == 400
     assert "cursor" in response.json()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("created_after=2026-11-20 10:00:00&created_before=2026-11-21", ["ST-2", "ST-3"]),
+        ("created_after=2026-11-21", ["ST-3", "ST-4"]),
+        ("created_before=2026-11-20 09:59:59", ["ST-1"]),
+        ("created_after=2026-11-20&device_id=cam-02", ["ST-2"]),
+    ],
+)
+def test_the_stored_time_range_filters(staff_client: APIClient, query: str, expected: list[str]) -> None:
+    for number, (stored, device_id) in enumerate(
+        [
+            ("2026-11-20 09:00:00", "cam-01"),
+            ("2026-11-20 10:00:00", "cam-02"),
+            ("2026-11-21 23:59:59", "cam-01"),
+            ("2026-11-22 00:00:00", "cam-01"),
+        ],
+        start=1,
+    ):
+        # Event times run the other way, so that the stored-time filter is seen not to follow them.
+        alarm = make_alarm(alarm_id=f"ST-{number}", device_id=device_id, event_time=aware("2026-11-25 12:00:00")
+                           - timedelta(hours=number))  # fmt: skip
+        AlarmEvent.objects.filter(pk=alarm.pk).update(created_at=aware(stored))
+    response = staff_client.get(f"{LIST}?{query}")
+    assert ids(response) == expected
+    assert response.json()["count"] == len(expected)
