@@ -100,41 +100,73 @@ class Batch:
     logs: list[Row]
 
 
-def batches(plan: Plan, size: int) -> Iterator[Batch]:
-    """The plan's alarms, ``size`` at a time, oldest first."""
-    rng = random.Random(plan.seed)
+@dataclass(frozen=True)
+class Site:
+    """What every batch of a plan shares: the cameras, the scene each watches, how busy each is."""
+
+    cameras: list[str]
+    scene_of: dict[str, str]
+    camera_weights: list[float]
+    timeline: Timeline
+
+
+@functools.cache
+def site(plan: Plan) -> Site:
+    rng = random.Random(plan.seed if plan.seed is not None else plan.run)
     cameras = device_ids(plan.devices)
     # Each camera watches one scene, and some cameras see far more than others.
     scene_of = {camera: SCENES[rng.randrange(len(SCENES))] for camera in cameras}
     camera_weights = [rng.paretovariate(1.5) for _ in cameras]
-    kind_weights = [weight for _, weight, _ in TYPES]
-    timeline = Timeline(plan.end - timedelta(days=plan.days), plan.days)
+    return Site(cameras, scene_of, camera_weights, Timeline(plan.end - timedelta(days=plan.days), plan.days))
+
+
+def batches(plan: Plan, size: int) -> Iterator[Batch]:
+    """The plan's alarms, ``size`` at a time, oldest first."""
     for first in range(0, plan.count, size):
-        batch = Batch([], [], [])
-        count = min(size, plan.count - first)
-        # Alarm n sits at the (n + u) / count quantile of the day-weighted timeline: oldest first.
-        times = sorted(timeline.at((first + offset + rng.random()) / plan.count, rng) for offset in range(count))
-        for offset, (camera, (kind, _weight, usual_level)) in enumerate(
-            zip(rng.choices(cameras, camera_weights, k=count), rng.choices(TYPES, kind_weights, k=count), strict=True)
-        ):
-            number = first + offset
-            alarm = _alarm(rng, plan, number, camera, scene_of[camera], kind, usual_level, times[offset])
-            batch.alarms.append(alarm)
-            batch.exts.append({"alarm_id": alarm["alarm_id"], "ext_data": _ext_data(rng, number)})
-            if "handle_time" in alarm:
-                batch.logs.append(
-                    {
-                        "alarm_id": alarm["alarm_id"],
-                        "actor_name": alarm["handler"],
-                        "from_handle_status": HandleStatus.UNHANDLED.value,
-                        "to_handle_status": alarm["handle_status"],
-                        "from_alarm_status": AlarmStatus.NEW.value,
-                        "to_alarm_status": alarm["alarm_status"],
-                        "remark": alarm["handle_remark"],
-                        "created_at": alarm["handle_time"],
-                    }
-                )
-        yield batch
+        yield batch(plan, first, size)
+
+
+def batch(plan: Plan, first: int, size: int) -> Batch:
+    """Alarms ``first`` to ``first + size`` of the plan: the same for the same plan, whichever process makes them."""
+    rng = random.Random(f"{plan.seed if plan.seed is not None else plan.run}-{first}")
+    where = site(plan)
+    kind_weights = [weight for _, weight, _ in TYPES]
+    made = Batch([], [], [])
+    count = min(size, plan.count - first)
+    # Alarm n sits at the (n + u) / count quantile of the day-weighted timeline: oldest first.
+    times = sorted(where.timeline.at((first + offset + rng.random()) / plan.count, rng) for offset in range(count))
+    for offset, (camera, (kind, _weight, usual_level)) in enumerate(
+        zip(
+            rng.choices(where.cameras, where.camera_weights, k=count),
+            rng.choices(TYPES, kind_weights, k=count),
+            strict=True,
+        )
+    ):
+        number = first + offset
+        alarm = _alarm(rng, plan, number, camera, where.scene_of[camera], kind, usual_level, times[offset])
+        made.alarms.append(alarm)
+        made.exts.append({"alarm_id": alarm["alarm_id"], "ext_data": _ext_data(rng, number)})
+        if "handle_time" in alarm:
+            made.logs.append(
+                {
+                    "alarm_id": alarm["alarm_id"],
+                    "actor_name": alarm["handler"],
+                    "from_handle_status": HandleStatus.UNHANDLED.value,
+                    "to_handle_status": alarm["handle_status"],
+                    "from_alarm_status": AlarmStatus.NEW.value,
+                    "to_alarm_status": alarm["alarm_status"],
+                    "remark": alarm["handle_remark"],
+                    "created_at": alarm["handle_time"],
+                }
+            )
+    return made
+
+
+def insert_batch(plan: Plan, first: int, size: int) -> int:
+    """Make and insert one batch (in a worker process of the command); returns how many alarms."""
+    made = batch(plan, first, size)
+    insert(made)
+    return len(made.alarms)
 
 
 class Timeline:

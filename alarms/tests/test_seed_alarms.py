@@ -10,8 +10,10 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.db.models import Count, F, Q
 
+from alarms import counts
 from alarms.models import AlarmEvent, AlarmEventExt, AlarmHandleLog, AlarmStatus, HandleStatus
 from alarms.seeding import SEED_PREFIX, TYPES
 from alarms.tests.factories import aware, make_alarm
@@ -90,3 +92,14 @@ def test_bad_arguments_are_refused_with_a_usage_message(args: list[str]) -> None
     assert "error: argument" in run.stderr
     assert "Traceback" not in run.stderr
     assert AlarmEvent.objects.count() == 0
+
+
+@pytest.mark.skipif(connection.vendor != "mysql", reason="parallel writers need a server database")
+@pytest.mark.django_db(transaction=True)
+def test_parallel_jobs_seed_the_plan_with_exact_counts() -> None:
+    said = seed("--count", "4000", "--devices", "30", "--days", "5", "--batch", "500", "--jobs", "3", "--seed", "11")
+
+    assert "4000 alarms" in said
+    assert AlarmEvent.objects.count() == AlarmEventExt.objects.count() == 4000
+    assert AlarmHandleLog.objects.count() == AlarmEvent.objects.exclude(handle_status=HandleStatus.UNHANDLED).count()
+    assert counts.reconcile() == {}, "three processes' counts add up to the alarms they wrote"
