@@ -90,13 +90,38 @@ class Counted:
         """Its key in each grain: (grain, bucket, device_id, type, level, alarm status, handle status)."""
         hour, day = hour_of(self.event_time), day_of(self.event_time)
         dims = (self.alarm_type, self.alarm_level, self.alarm_status, self.handle_status)
-        return [
-            (Grain.HOUR.value, hour, "", *dims),
-            (Grain.DAY.value, day, "", *dims),
-            (Grain.DEVICE_DAY.value, day, self.device_id, *dims),
-            (Grain.DEVICE_TOTAL_DAY.value, day, self.device_id, "", 0, "", ""),
-            (Grain.DEVICE_TOTAL_HOUR.value, hour, self.device_id, "", 0, "", ""),
-        ]
+        return [key(grain, hour if grain in HOURLY else day, self.device_id, dims) for grain in Grain.values]
+
+
+# The grains bucketed by UTC hour; the others by local day.
+HOURLY = frozenset({Grain.HOUR.value, Grain.DEVICE_TOTAL_HOUR.value})
+# What each grain keeps of (device_id, type, level, alarm status, handle status).
+_KEPT = {
+    Grain.HOUR: (False, True, True, True, True),
+    Grain.DAY: (False, True, True, True, True),
+    Grain.DEVICE_DAY: (True, True, True, True, True),
+    Grain.DEVICE_TOTAL_DAY: (True, False, False, False, False),
+    Grain.DEVICE_TOTAL_HOUR: (True, False, False, False, False),
+    Grain.DEVICE_TYPE_DAY: (True, True, False, False, False),
+    Grain.DEVICE_LEVEL_DAY: (True, False, True, False, False),
+    Grain.DEVICE_STATUS_DAY: (True, False, False, True, False),
+    Grain.DEVICE_HANDLE_DAY: (True, False, False, False, True),
+}
+_BLANK = ("", "", 0, "", "")
+# A device's top-devices grain for a filter on one dimension.
+_DEVICE_GRAIN_OF = {
+    "alarm_type": Grain.DEVICE_TYPE_DAY,
+    "alarm_level": Grain.DEVICE_LEVEL_DAY,
+    "alarm_status": Grain.DEVICE_STATUS_DAY,
+    "handle_status": Grain.DEVICE_HANDLE_DAY,
+}
+
+
+def key(grain: str, bucket: datetime, device_id: str, dims: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An alarm's row in one grain: the columns the grain keeps, blank the others."""
+    values = (device_id, *dims)
+    kept = _KEPT[Grain(grain)]
+    return (grain, bucket, *(value if keep else blank for value, keep, blank in zip(values, kept, _BLANK, strict=True)))
 
 
 COUNTED_FIELDS = tuple(field.name for field in fields(Counted))
@@ -162,8 +187,8 @@ def fold(limit: int = 10_000) -> int:
             return 0
         deltas: Counter[tuple[Any, ...]] = Counter()
         for _id, *values, sign in rows:
-            for key in Counted(*values).rows():
-                deltas[key] += sign
+            for row in Counted(*values).rows():
+                deltas[row] += sign
         add(deltas)
         AlarmCountChange.objects.filter(id__in=[row[0] for row in rows]).delete()
     return len(rows)
@@ -282,6 +307,9 @@ def _partial(start: datetime, end: datetime, label: Any) -> list[_Piece]:
 def _grains(scope: Scope, by: By) -> tuple[str, str | None]:
     """The grain for whole days and for whole hours (``None``: count those hours raw)."""
     if by == "device":
+        if len(scope.dimensions) == 1:
+            (dimension,) = scope.dimensions
+            return _DEVICE_GRAIN_OF[dimension], None
         if scope.dimensions:
             return Grain.DEVICE_DAY, None
         return Grain.DEVICE_TOTAL_DAY, Grain.DEVICE_TOTAL_HOUR
@@ -321,9 +349,9 @@ def tally(scope: Scope, spans: Sequence[Span], by: By = None) -> Counter[tuple[A
     columns = _BY_COLUMNS[by]
     counts: Counter[tuple[Any, tuple[Any, ...]]] = Counter()
     for grain, part in ((day_grain, by_day), (hour_grain, by_hour)):
-        if part:
+        if part and grain is not None:
             rows = AlarmCount.objects.filter(grain=grain, **scope.dimensions)
-            if grain == Grain.DEVICE_DAY or by == "device":
+            if _KEPT[Grain(grain)][0]:  # a grain by device
                 rows = rows.filter(**({"device_id": scope.device_id} if scope.device_id is not None else {}))
             _sum_by_piece(counts, rows, "bucket", part, columns, Sum("count"))
     if by_day or by_hour:  # and the changes not yet folded into those counts
@@ -393,11 +421,11 @@ def reconcile(start: datetime | None = None, end: datetime | None = None, *, pro
     utc_days = _chunks(first, last, lambda moment: moment.replace(hour=0, minute=0, second=0, microsecond=0))
     local_days = _chunks(first, last, day_of)
     for chunk_start, chunk_end in utc_days:
-        corrected += _reconcile_chunk(chunk_start, chunk_end, (Grain.HOUR, Grain.DEVICE_TOTAL_HOUR), hourly=True)
+        corrected += _reconcile_chunk(chunk_start, chunk_end, sorted(HOURLY), hourly=True)
     for chunk_start, chunk_end in local_days:
         if progress:
             progress(chunk_start)
-        grains = (Grain.DAY, Grain.DEVICE_DAY, Grain.DEVICE_TOTAL_DAY)
+        grains = [grain for grain in Grain.values if grain not in HOURLY]
         corrected += _reconcile_chunk(chunk_start, chunk_end, grains, hourly=False)
     AlarmCount.objects.filter(count=0).delete()  # what handling emptied
     return corrected
@@ -444,22 +472,19 @@ def _reconcile_chunk(start: datetime, end: datetime, grains: Sequence[str], *, h
             rows = alarms.annotate(hour=TruncHour("event_time", tzinfo=UTC)).values_list("hour", *_KEY)
         else:
             rows = alarms.values_list(*_KEY)
-        for *key, number in rows.annotate(number=CountRows("pk")):
-            bucket, (device_id, *dims) = (key[0], key[1:]) if hourly else (start, key)
+        for *values, number in rows.annotate(number=CountRows("pk")):
+            bucket, (device_id, *dims) = (values[0], values[1:]) if hourly else (start, values)
             for grain in grains:
-                if grain in (Grain.DEVICE_TOTAL_DAY, Grain.DEVICE_TOTAL_HOUR):
-                    truth[grain, bucket, device_id, "", 0, "", ""] += number
-                else:
-                    truth[grain, bucket, "" if grain in (Grain.HOUR, Grain.DAY) else device_id, *dims] += number
+                truth[key(grain, bucket, device_id, tuple(dims))] += number
         stored = AlarmCount.objects.filter(grain__in=grains, bucket__gte=start, bucket__lt=end)
         held: Counter[tuple[Any, ...]] = Counter()
-        for *key, number in stored.values_list("grain", "bucket", *_KEY, "count"):
-            held[tuple(key)] += number
+        for *stored_key, number in stored.values_list("grain", "bucket", *_KEY, "count"):
+            held[tuple(stored_key)] += number
         unfolded = AlarmCountChange.objects.filter(event_time__gte=start, event_time__lt=end)
         for *values, sign in unfolded.values_list(*COUNTED_FIELDS, "change"):
-            for key in Counted(*values).rows():
-                if key[0] in grains:
-                    held[key] += sign
+            for row in Counted(*values).rows():
+                if row[0] in grains:
+                    held[row] += sign
         difference = {key: truth[key] - held[key] for key in truth.keys() | held.keys() if truth[key] != held[key]}
         add(difference)
     return Counter(key[0] for key in difference)

@@ -142,7 +142,8 @@ class AlarmCount(models.Model):
     - ``h``: per UTC hour, by type, level, alarm status and handle status;
     - ``d``: the same per day in TIME_ZONE (``bucket`` is the day's first instant);
     - ``dv``: per day, device, type, level and both statuses, for statistics of one device;
-    - ``dn``/``hn``: per day / hour and device only, for the top devices.
+    - ``dn``/``hn``: per day / hour and device only, for the top devices;
+    - ``dt``/``dl``/``ds``/``dh``: per day, device and one dimension, for the top devices of a filter on it.
 
     Columns a grain does not count by hold ``""`` (``0`` for the level).
     """
@@ -153,6 +154,10 @@ class AlarmCount(models.Model):
         DEVICE_DAY = "dv", "day and device, all dimensions"
         DEVICE_TOTAL_DAY = "dn", "day and device"
         DEVICE_TOTAL_HOUR = "hn", "hour and device"
+        DEVICE_TYPE_DAY = "dt", "day, device and type"
+        DEVICE_LEVEL_DAY = "dl", "day, device and level"
+        DEVICE_STATUS_DAY = "ds", "day, device and alarm status"
+        DEVICE_HANDLE_DAY = "dh", "day, device and handle status"
 
     pk = models.CompositePrimaryKey(
         "grain", "bucket", "device_id", "alarm_type", "alarm_level", "alarm_status", "handle_status"

@@ -179,7 +179,7 @@ def test_reconcile_corrects_drift_and_leaves_exact_counts_alone() -> None:
     assert from_counts(counts.Scope(), None, None) != expected
 
     corrected = counts.reconcile()
-    assert set(corrected) == {"d", "dv", "dn", "h"}
+    assert set(corrected) == {"d", "dv", "dn", "dh", "h"}
     assert from_counts(counts.Scope(), None, None) == expected
     assert from_counts(counts.Scope(handle_status="IGNORED"), None, None) == brute_force(
         counts.Scope(handle_status="IGNORED"), None, None

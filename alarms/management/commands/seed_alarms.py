@@ -67,18 +67,18 @@ class Command(BaseCommand):
         # SQLite takes one writer at a time; inside a transaction (a test's), other processes would not see it.
         jobs = 1 if connection.vendor == "sqlite" or connection.in_atomic_block else options["jobs"]
         firsts = range(0, count, batch)
-        with tqdm(total=count, unit=" alarms", unit_scale=True, disable=options["verbosity"] < 1) as progress:
-            if jobs == 1:
+        bar = functools.partial(tqdm, total=count, unit=" alarms", unit_scale=True, disable=options["verbosity"] < 1)
+        if jobs == 1:
+            with bar() as progress:
                 for first in firsts:
                     progress.update(seeding.insert_batch(plan, first, batch))
-            else:
-                # Making rows is half the work and Python's: a process per core, each with its own connection.
-                connections.close_all()
-                with multiprocessing.get_context("fork").Pool(jobs) as pool:
-                    for inserted in pool.imap_unordered(
-                        functools.partial(seeding.insert_batch, plan, size=batch), firsts
-                    ):
-                        progress.update(inserted)
+        else:
+            # Making rows is half the work and Python's: a process per core, each with its own connection,
+            # forked before the progress bar starts its monitor thread.
+            connections.close_all()
+            with multiprocessing.get_context("fork").Pool(jobs) as pool, bar() as progress:
+                for inserted in pool.imap_unordered(functools.partial(seeding.insert_batch, plan, size=batch), firsts):
+                    progress.update(inserted)
         elapsed = time.perf_counter() - started
         self.stdout.write(
             f"{count} alarms ({seeding.SEED_PREFIX}{plan.run}-…) from {devices} cameras ({new_devices} new) over "
