@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -208,6 +209,18 @@ class AlarmEventAdmin(admin.ModelAdmin):
         ("Record", {"fields": ("handler", "handle_time", "created_at", "updated_at")}),
     )
     inlines = (AlarmEventExtInline, AlarmHandleLogInline)
+
+    def delete_model(self, request: HttpRequest, obj: AlarmEvent) -> None:
+        """An alarm deleted here leaves the statistics counts with it."""
+        with transaction.atomic():
+            super().delete_model(request, obj)
+            counts.add_alarms([counts.Counted.of(obj)], sign=-1)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        with transaction.atomic():
+            gone = [counts.Counted.of(row) for row in queryset.select_for_update().values(*counts.COUNTED_FIELDS)]
+            super().delete_queryset(request, queryset)
+            counts.add_alarms(gone, sign=-1)
 
     def get_paginator(
         self,

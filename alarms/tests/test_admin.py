@@ -171,3 +171,18 @@ def test_the_alarm_list_total_comes_from_the_counts_where_it_can(
     counted_rows = [q["sql"] for q in queries if "COUNT(" in q["sql"] and "alarms_alarmevent" in q["sql"]]
     assert bool(counted_rows) != counted, counted_rows
     assert "cam-02 (Warehouse)" in response.content.decode()  # the device filter offers registered boxes
+
+
+def test_alarms_deleted_in_admin_leave_the_counts(admin_client_: Client) -> None:
+    from alarms import counts
+
+    for number in range(4):
+        make_alarm(alarm_id=f"DEL-{number}", event_time=aware("2026-11-20 09:00:00"))
+    counts.fold()
+
+    admin_client_.post(f"{CHANGELIST}DEL-0/delete/", {"post": "yes"})
+    admin_client_.post(CHANGELIST, {"action": "delete_selected", "_selected_action": ["DEL-1", "DEL-2"], "post": "yes"})
+
+    assert list(AlarmEvent.objects.values_list("alarm_id", flat=True)) == ["DEL-3"]
+    assert counts.total(counts.Scope()) == 1
+    assert counts.reconcile() == {}
