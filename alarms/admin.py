@@ -10,8 +10,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.http import HttpRequest
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.html import format_html
 
 from alarms import counts, services
@@ -20,6 +18,7 @@ from alarms.models import AlarmEvent, AlarmEventExt, AlarmHandleLog, AlarmLevel,
 from alarms.snapshots import snapshot_link, thumbnail_link
 from devices.models import EdgeDevice
 from vsp.pagination import DeferredJoinPaginator
+from vsp.times import TimeFormatError, parse_query_time
 
 # What staff decide; everything else on an alarm came from the edge and is read-only here.
 HANDLING_FIELDS = ("handle_status", "alarm_status", "handle_remark")
@@ -132,15 +131,11 @@ def _counted(request: HttpRequest) -> int | None:
 
 
 def _moment(value: str) -> datetime | None:
-    """A bound as DateFieldListFilter writes it: an aware local midnight, or a date."""
+    """A bound as DateFieldListFilter writes it (an aware local midnight), or a date: its first instant."""
     try:
-        moment = parse_datetime(value)
-        day = parse_date(value) if moment is None else None
-    except ValueError:
+        return parse_query_time(value, "start")
+    except TimeFormatError:
         return None
-    if moment is not None:
-        return moment if timezone.is_aware(moment) else timezone.make_aware(moment, counts.zone())
-    return counts.day_start(day) if day is not None else None
 
 
 @admin.register(AlarmEvent)

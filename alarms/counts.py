@@ -21,7 +21,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from django.conf import settings
@@ -29,10 +29,12 @@ from django.db import connection, transaction
 from django.db.models import Case, IntegerField, Max, Min, Q, QuerySet, Sum, Value, When
 from django.db.models import Count as CountRows
 from django.db.models.functions import TruncHour
-from django.utils import timezone
 
 from alarms.models import AlarmCount, AlarmCountChange, AlarmEvent
 from vsp.db import snapshot
+from vsp.times import day_start, local_date
+
+__all__ = ["day_start", "local_date"]  # days as vsp.times counts them, for the callers of these counts
 
 Grain = AlarmCount.Grain
 DIMENSIONS = ("alarm_type", "alarm_level", "alarm_status", "handle_status")
@@ -41,26 +43,12 @@ _KEY = ("device_id", *DIMENSIONS)
 _HOUR = timedelta(hours=1)
 
 
-def zone() -> Any:
-    """Days are counted in TIME_ZONE, whatever zone a request activated."""
-    return timezone.get_default_timezone()
-
-
 def hour_of(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def day_start(day: date) -> datetime:
-    """The first instant of a local day, in UTC.
-
-    Where clocks skip midnight, the wall time read with the offset before the jump is the jump
-    itself, which is where the day starts; where they repeat it, the first midnight is the start.
-    """
-    return datetime.combine(day, time.min, tzinfo=zone()).astimezone(UTC)
-
-
 def day_of(moment: datetime) -> datetime:
-    return day_start(moment.astimezone(zone()).date())
+    return day_start(local_date(moment))
 
 
 def _ceil_hour(moment: datetime) -> datetime:
@@ -136,18 +124,24 @@ def change(before: Counted | None, after: Counted | None) -> None:
     if before == after:
         return
     rows = [(side, sign) for side, sign in ((before, -1), (after, 1)) if side is not None]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(name) for name in (*COUNTED_FIELDS, "change"))
-    marks = ", ".join(["(" + ", ".join(["%s"] * (len(COUNTED_FIELDS) + 1)) + ")"] * len(rows))
     params: list[Any] = []
     for side, sign in rows:
         assert side is not None
         params += [connection.ops.adapt_datetimefield_value(side.event_time), side.device_id, side.alarm_type]
         params += [side.alarm_level, side.alarm_status, side.handle_status, sign]
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {quote(AlarmCountChange._meta.db_table)} ({columns}) VALUES {marks}", params)
+        cursor.execute(_insert_changes(connection.vendor, len(rows)), params)
     if _unfolded.add(len(rows)):
         transaction.on_commit(fold, robust=True)
+
+
+@functools.cache
+def _insert_changes(vendor: str, number: int) -> str:
+    """The insert of ``number`` change rows, built once: every report runs it."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(name) for name in (*COUNTED_FIELDS, "change"))
+    marks = ", ".join(["(" + ", ".join(["%s"] * (len(COUNTED_FIELDS) + 1)) + ")"] * number)
+    return f"INSERT INTO {quote(AlarmCountChange._meta.db_table)} ({columns}) VALUES {marks}"
 
 
 class _Unfolded:
@@ -276,7 +270,7 @@ def _pieces(span: Span) -> list[_Piece]:
     if start is not None:
         first = day_of(start)
         if first < start:
-            first = day_start(first.astimezone(zone()).date() + timedelta(days=1))
+            first = day_start(local_date(first) + timedelta(days=1))
     if end is not None:
         last = day_of(end)
     if start is not None and end is not None:

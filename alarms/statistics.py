@@ -37,12 +37,12 @@ class DayRange:
         """The days the trend covers: the filtered range, or the last few days up to today."""
         span = timedelta(days=settings.STATISTICS_DEFAULT_DAYS - 1)
         if start and end:
-            first, last = timezone.localtime(start, counts.zone()).date(), timezone.localtime(end, counts.zone()).date()
+            first, last = counts.local_date(start), counts.local_date(end)
         elif start:
-            first = timezone.localtime(start, counts.zone()).date()
+            first = counts.local_date(start)
             last = max(today, first)
         elif end:
-            last = timezone.localtime(end, counts.zone()).date()
+            last = counts.local_date(end)
             first = last - span
         else:
             first, last = today - span, today
@@ -74,7 +74,7 @@ def alarm_statistics(
     (``alarms.counts``), read in one snapshot; without, from the alarms themselves.
     """
     now = now or timezone.now()
-    today = timezone.localtime(now, counts.zone()).date()
+    today = counts.local_date(now)
     days = DayRange.for_filters(start, end, today=today)
     if scope is None:
         return _summary(*_counted_from_alarms(queryset.order_by(), today, days), days)
@@ -94,7 +94,7 @@ def _counted_from_alarms(queryset: QuerySet[AlarmEvent], today: date, days: DayR
     by_dimensions = Counter(
         {tuple(row[:-1]): row[-1] for row in queryset.values_list(*counts.DIMENSIONS).annotate(n=Count("pk"))}
     )
-    by_device = Counter(dict(queryset.values_list("device_id").annotate(n=Count("pk")).values_list("device_id", "n")))
+    by_device = Counter(dict(queryset.values_list("device_id").annotate(n=Count("pk"))))
     trend = {day: totals[f"day_{day:%Y%m%d}"] for day in days.days()}
     return by_dimensions, trend, totals["today"], by_device
 

@@ -85,14 +85,26 @@ def parse_query_time(value: object, bound: Literal["start", "end"] = "start") ->
     return parse_event_time(value)
 
 
+def day_start(day: date) -> datetime:
+    """The first instant of a day in ``TIME_ZONE``, in UTC.
+
+    Where clocks skip midnight, the wall time read with the offset before the jump is the jump
+    itself, which is where the day starts; where they repeat it, the first midnight is the start.
+    """
+    return datetime.combine(day, time.min, tzinfo=timezone.get_default_timezone()).astimezone(UTC)
+
+
+def local_date(moment: datetime) -> date:
+    """The day in ``TIME_ZONE`` of an aware moment, whatever zone a request activated."""
+    return timezone.localtime(moment, timezone.get_default_timezone()).date()
+
+
 def _day_bound(text: str, bound: Literal["start", "end"]) -> datetime:
     try:
         day = date.fromisoformat(text)
     except ValueError:
         raise TimeFormatError(f"{text!r} is not a valid date") from None
-    zone = timezone.get_default_timezone()
-    start = timezone.make_aware(datetime.combine(day, time()), zone)
-    following = timezone.make_aware(datetime.combine(day + timedelta(days=1), time()), zone)
+    start, following = day_start(day), day_start(day + timedelta(days=1))
     if following <= EARLIEST or start >= LATEST:
         raise TimeFormatError(f"{text!r} is outside {EARLIEST:%Y-%m-%d} .. {LATEST:%Y-%m-%d}")
     # A day the window's edge cuts is clamped to the window.

@@ -45,7 +45,7 @@ ACTOR = services.Actor(name="tester")
 def edges(zone: str) -> list[datetime]:
     """Instants where a count changes buckets: local midnights and UTC hours, and a microsecond either side."""
     with override_settings(TIME_ZONE=zone):
-        day = (BASE - timedelta(days=1)).astimezone(counts.zone()).date()
+        day = counts.local_date(BASE - timedelta(days=1))
         midnights = [counts.day_start(day + timedelta(days=offset)) for offset in range(6)]
     hours = [BASE + timedelta(hours=offset) for offset in range(0, 96, 7)]
     tick = timedelta(microseconds=1)
