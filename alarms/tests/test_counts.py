@@ -150,6 +150,28 @@ def test_every_bucket_edge(zone: str) -> None:
             assert from_counts(one, start, end) == brute_force(one, start, end), (start, end)
 
 
+def test_the_top_devices_of_every_filter_on_several_dimensions() -> None:
+    """An alarm of every combination of level and both statuses, then every filter on two or more
+    dimensions: the top devices of one read only the count rows it names, each value of the others too."""
+    combinations = itertools.product([1, 2, 3, 4], AlarmStatus.values, HandleStatus.values)
+    for number, (level, status, handle) in enumerate(combinations):
+        make_alarm(event_time=BASE + timedelta(hours=number), device_id=DEVICES[number % 3],
+                   alarm_type=TYPES[number % 2], alarm_level=level, alarm_status=status,
+                   handle_status=handle)  # fmt: skip
+    counts.fold()
+    values: dict[str, list[Any]] = {
+        "alarm_type": TYPES[:2],
+        "alarm_level": [1, 4],
+        "alarm_status": AlarmStatus.values,
+        "handle_status": HandleStatus.values,
+    }
+    for size in (2, 3, 4):
+        for names in itertools.combinations(values, size):
+            for chosen in itertools.product(*(values[name] for name in names)):
+                scope = counts.Scope(**dict(zip(names, chosen, strict=True)))
+                assert from_counts(scope, None, None) == brute_force(scope, None, None), scope
+
+
 def test_a_day_of_25_hours_counts_whole() -> None:
     with override_settings(TIME_ZONE="Europe/Berlin"):
         # 00:30 and 23:30 Berlin time on the day clocks go back, both on the 25th.
