@@ -8,15 +8,18 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils.html import format_html
 
 from alarms import counts, services
 from alarms.exceptions import InvalidStatusTransition
+from alarms.filters import SORTED_THEN
 from alarms.models import AlarmEvent, AlarmEventExt, AlarmHandleLog, AlarmLevel, AlarmStatus, HandleStatus
 from alarms.snapshots import snapshot_link, thumbnail_link
 from devices.models import EdgeDevice
+from vsp.filters import total_ordering
 from vsp.pagination import DeferredJoinPaginator
 from vsp.times import TimeFormatError, parse_query_time
 
@@ -130,6 +133,12 @@ def _counted(request: HttpRequest) -> int | None:
     return counts.total(counts.Scope(**scope), bounds.get("event_time__gte"), bounds.get("event_time__lt"))
 
 
+class AlarmChangeList(ChangeList):
+    def get_ordering(self, request: HttpRequest, queryset: Any) -> list[Any]:
+        """A sort by one column, read off that column's index rather than by sorting every alarm."""
+        return total_ordering(super().get_ordering(request, queryset), SORTED_THEN, self.lookup_opts.pk.name)
+
+
 def _moment(value: str) -> datetime | None:
     """A bound as DateFieldListFilter writes it (an aware local midnight), or a date: its first instant."""
     try:
@@ -150,7 +159,7 @@ class AlarmEventAdmin(admin.ModelAdmin):
         "alarm_level",
         "alarm_status",
         "handle_status",
-        "handler",
+        "handled_by",
     )
     list_filter = (
         "alarm_status",
@@ -217,6 +226,9 @@ class AlarmEventAdmin(admin.ModelAdmin):
             super().delete_queryset(request, queryset)
             counts.add_alarms(gone, sign=-1)
 
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return AlarmChangeList
+
     def get_paginator(
         self,
         request: HttpRequest,
@@ -246,6 +258,11 @@ class AlarmEventAdmin(admin.ModelAdmin):
         return format_html('<img src="{}" alt="" style="max-height:40px">', thumb) if thumb else "—"
 
     thumbnail_height = 240
+
+    @admin.display(description="handler")
+    def handled_by(self, alarm: AlarmEvent) -> str:
+        # Not a sort: no index holds the handler, and sorting every alarm by it took 1.3 s on a million.
+        return alarm.handler or "—"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Alarms come from the edge, or from POST /api/v1/alerts/ which assigns an ALT… id.

@@ -115,7 +115,11 @@ class AlarmEvent(models.Model):
             models.Index(fields=["created_at", "alarm_id"], name="alarm_created_idx"),
             # Staff notify messages (vsp/compat/notify.py) count level-1/2 alarms since a time. Measured on
             # MariaDB 10.11, 1M alarms, 78k in the last week: an unread count of 25 ms with it, 800 without.
+            # Lists sorted by level read it too, going on by the stored time (alarms.filters.SORTED_THEN).
             models.Index(fields=["alarm_level", "created_at"], name="alarm_level_created_idx"),
+            # The native list sorted by handling time (the latest handled first): read off this index,
+            # not by sorting every alarm (1.0 s on a million).
+            models.Index(fields=["handle_time"], name="alarm_handled_idx"),
         ]
         permissions = [
             ("handle_alarmevent", "Can handle alarms"),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -67,8 +68,33 @@ def text_search(queryset: QuerySet[Any], fields: tuple[str, ...], text: str) -> 
     return queryset.alias(**{f"_search_{field}": Lower(field) for field in fields}).filter(condition)
 
 
+def total_ordering(ordering: Sequence[Any], then: Mapping[str, str], pk: str) -> list[Any]:
+    """``ordering`` ended on the primary key (named ``pk``), so pages never overlap, in the first
+    field's direction; an ordering on the key already is left alone.
+
+    A sort by one field is continued by ``then[field]`` in the same direction too: the column an
+    index on the field holds next, so the database reads the page off that index instead of
+    sorting every row.
+    """
+    keys = list(ordering)
+    while keys and keys[-1] in ("pk", "-pk"):  # as admin ends every ordering
+        keys.pop()
+    if not keys or not isinstance(keys[0], str):
+        return [*keys, "-pk"]
+    if any(isinstance(key, str) and key.lstrip("-") == pk for key in keys):
+        return keys
+    sign = "-" if keys[0].startswith("-") else ""
+    if len(keys) == 1 and (following := then.get(keys[0].lstrip("-"))):
+        keys.append(sign + following)
+    return [*keys, sign + "pk"]
+
+
 class StableOrderingFilter(django_filters.OrderingFilter):
-    """An ordering whitelist that always ends on the primary key, so pages never overlap."""
+    """An ordering whitelist that always ends on the primary key (``total_ordering``)."""
+
+    def __init__(self, *args: Any, then: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.then = then or {}
 
     def filter(self, qs: QuerySet[Any], value: list[str] | None) -> QuerySet[Any]:
         if value in EMPTY_VALUES:
@@ -77,4 +103,4 @@ class StableOrderingFilter(django_filters.OrderingFilter):
         ordering = [self.get_ordering_value(param) for param in value if param not in EMPTY_VALUES]
         if not ordering:
             return qs
-        return qs.order_by(*ordering, "-pk" if ordering[0].startswith("-") else "pk")
+        return qs.order_by(*total_ordering(ordering, self.then, qs.model._meta.pk.name))

@@ -10,8 +10,10 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from alarms.admin import AlarmEventAdmin
 from alarms.models import AlarmEvent, AlarmHandleLog, AlarmStatus, HandleStatus
 from alarms.tests.factories import aware, make_alarm, make_device
+from alarms.tests.indexes import read_off_an_index
 from conftest import make_user
 
 pytestmark = pytest.mark.django_db
@@ -186,3 +188,18 @@ def test_alarms_deleted_in_admin_leave_the_counts(admin_client_: Client) -> None
     assert list(AlarmEvent.objects.values_list("alarm_id", flat=True)) == ["DEL-3"]
     assert counts.total(counts.Scope()) == 1
     assert counts.reconcile() == {}
+
+
+@pytest.mark.parametrize("column", range(len(AlarmEventAdmin.list_display) + 1))  # and the action checkbox
+@pytest.mark.parametrize("sign", ["", "-"])
+def test_every_sort_of_the_alarm_list_is_read_off_an_index(admin_client_: Client, column: int, sign: str) -> None:
+    make_alarm(alarm_id="AD-1", device_id="cam-02", event_time=aware("2026-11-20 09:00:00"))
+    make_alarm(alarm_id="AD-2", device_id="cam-01", event_time=aware("2026-11-21 09:00:00"))
+    make_alarm(alarm_id="AD-3", device_id="cam-01", event_time=aware("2026-11-22 09:00:00"))
+    response = admin_client_.get(CHANGELIST, {"o": f"{sign}{column}"})
+    assert response.status_code == 200
+    changelist = response.context["cl"]
+    assert read_off_an_index(AlarmEvent, changelist.queryset.query.order_by), changelist.queryset.query.order_by
+    if changelist.list_display[column] == "device_id":
+        shown = [alarm.alarm_id for alarm in changelist.result_list]
+        assert shown == (["AD-2", "AD-3", "AD-1"] if not sign else ["AD-1", "AD-3", "AD-2"])

@@ -12,8 +12,10 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from alarms import counts
+from alarms.filters import AlarmEventFilterSet
 from alarms.models import AlarmEvent, AlarmHandleLog, AlarmSource, AlarmStatus, HandleStatus
 from alarms.tests.factories import aware, make_alarm, make_device
+from alarms.tests.indexes import read_off_an_index
 from conftest import make_user
 
 pytestmark = pytest.mark.django_db
@@ -157,6 +159,9 @@ def known_alarms() -> None:
         ("ordering=alarm_level", ["A1", "A2", "A3", "A4"]),
         ("ordering=-alarm_level", ["A4", "A3", "A2", "A1"]),
         ("ordering=device_id,-event_time", ["A3", "A1", "A4", "A2"]),
+        # One field's ties go on by the time its index holds next, in the same direction.
+        ("ordering=device_id", ["A1", "A3", "A2", "A4"]),
+        ("ordering=-device_id", ["A4", "A2", "A3", "A1"]),
     ],
 )
 def test_list_filters_and_ordering(staff_client: APIClient, query: str, expected: list[str]) -> None:
@@ -164,6 +169,13 @@ def test_list_filters_and_ordering(staff_client: APIClient, query: str, expected
     assert response.status_code == 200, response.json()
     assert ids(response) == expected
     assert response.json()["count"] == len(expected)
+
+
+@pytest.mark.parametrize("field", AlarmEventFilterSet.base_filters["ordering"].param_map)
+@pytest.mark.parametrize("sign", ["", "-"])
+def test_every_sort_of_the_list_is_read_off_an_index(field: str, sign: str) -> None:
+    alarms = AlarmEventFilterSet({"ordering": sign + field}, queryset=AlarmEvent.objects.all()).qs
+    assert read_off_an_index(AlarmEvent, alarms.query.order_by), alarms.query.order_by
 
 
 @pytest.mark.usefixtures("known_alarms")
