@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from alarms import counts, services
 from alarms.exceptions import InvalidStatusTransition
 from alarms.filters import SORTED_THEN
-from alarms.models import AlarmEvent, AlarmEventExt, AlarmHandleLog, AlarmLevel, AlarmStatus, HandleStatus
+from alarms.models import AlarmEvent, AlarmEventExt, AlarmHandleLog, AlarmStatus, HandleStatus
 from alarms.snapshots import snapshot_link, thumbnail_link
 from devices.models import EdgeDevice
 from vsp.filters import total_ordering
@@ -102,14 +102,15 @@ class RegisteredDeviceFilter(admin.SimpleListFilter):
         return queryset.filter(device_id=self.value()) if self.value() else queryset
 
 
-# The change list's filter parameters the counts answer (alarms.counts.Scope), and the event-time range.
-_COUNTED_PARAMETERS = {
-    "alarm_status__exact": ("alarm_status", AlarmStatus.values),
-    "handle_status__exact": ("handle_status", HandleStatus.values),
-    "alarm_level__exact": ("alarm_level", [str(level) for level in AlarmLevel.values]),
-    "alarm_type__exact": ("alarm_type", None),
-    "device_id": ("device_id", None),
-}
+def _choices(name: str) -> list[str] | None:
+    """The values a filter on the field may take, as the change list's query string has them; ``None``: any."""
+    choices = getattr(AlarmEvent._meta.get_field(name), "choices", None)
+    return [str(value) for value, _ in choices] if choices else None
+
+
+# The change list's filter parameters the counts answer (alarms.counts.Scope), and the values they may take.
+_COUNTED_PARAMETERS = {f"{name}__exact": (name, _choices(name)) for name in counts.DIMENSIONS}
+_COUNTED_PARAMETERS["device_id"] = ("device_id", None)
 _LIST_PARAMETERS = {"o", "p"}  # ordering and page number: no bearing on the total
 
 
