@@ -35,9 +35,8 @@ port-free:
 # The embedded default: no DATABASE_URL/REDIS_URL needed. DEBUG is on so the
 # shipped secret key and the demo account are accepted; see README for production.
 # One uvicorn process serves HTTP and WebSockets, hands events to its own sockets in memory, and
-# runs the device watcher in a thread.
+# runs the jobs (a Celery worker and its scheduler) in threads, on Celery's in-memory transport.
 run: export DEBUG ?= 1
-run: export DEVICE_WATCH_IN_PROCESS ?= 1
 run: port-free $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_demo_user
@@ -45,7 +44,7 @@ run: port-free $(STAMP)
 	$(BIN)/uvicorn vsp.asgi:application --host $(HOST) --port $(PORT) --lifespan off --no-access-log
 
 # The production process set on one port (README "Processes"): nginx in front of granian (all HTTP)
-# and uvicorn (WebSockets only), the device watcher and the snapshot retries, run by honcho from the
+# and uvicorn (WebSockets only), the job worker and its scheduler (Celery), run by honcho from the
 # Procfile. It reads the production environment (DATABASE_URL, REDIS_URL, SECRET_KEY, ...); each
 # port gets its own socket directory, so two sets can run side by side.
 serve: port-free $(STAMP)

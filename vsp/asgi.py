@@ -15,15 +15,15 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from alarms.routing import websocket_urlpatterns  # noqa: E402
-from devices.watcher import watch_in_background  # noqa: E402
+from vsp.jobs import run_in_process  # noqa: E402
 from vsp.websocket import websocket_stack  # noqa: E402
 
 # Servers do not run system checks by themselves: refuse to serve a configuration
 # they flag as an error (the shipped secret key or AUTH_MODE=dev without DEBUG, …).
 call_command("check")
 
-if settings.DEVICE_WATCH_IN_PROCESS:
-    watch_in_background(settings.DEVICE_WATCH_INTERVAL)
+if settings.JOBS_IN_PROCESS:  # make run: no broker, no worker process
+    run_in_process()
 
 application = ProtocolTypeRouter(
     {

@@ -9,7 +9,9 @@ file, the in-memory channel layer and a local-memory cache.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
@@ -249,10 +251,8 @@ COUNTS_FOLD_EVERY = env_int("COUNTS_FOLD_EVERY", 200, minimum=1)
 DEVICE_OFFLINE_AFTER = env_int("DEVICE_OFFLINE_AFTER", 90, minimum=10)
 # Signs of life write the device row at most this often, so a busy box is not a write storm.
 DEVICE_SEEN_WRITE_INTERVAL = 5
-# How often `manage.py watch_devices` looks for boxes that went quiet.
+# How often the scheduler sends the job that looks for boxes that went quiet.
 DEVICE_WATCH_INTERVAL = env_int("DEVICE_WATCH_INTERVAL", 5, minimum=1)
-# `make run` has one process and no watcher process: there the server runs the watcher in a thread.
-DEVICE_WATCH_IN_PROCESS = env_bool("DEVICE_WATCH_IN_PROCESS", False)
 # A web process answers a box's repeat of a report it saw stored within this long (and among this many)
 # from memory rather than the database: retries are most of the traffic in a storm.
 REPORT_REPEATS_REMEMBERED = 20_000
@@ -398,6 +398,70 @@ CORS_ALLOW_HEADERS = (
 CORS_EXPOSE_HEADERS = ("content-disposition",)
 
 # ---------------------------------------------------------------------------
+# Jobs (Celery, vsp/celery.py)
+# ---------------------------------------------------------------------------
+
+# The broker: REDIS_URL unless set apart. Without one (the embedded default) jobs run in threads of
+# the server process on Celery's in-memory transport (JOBS_IN_PROCESS, vsp.jobs).
+JOB_BROKER_URL = redis_url("JOB_BROKER_URL") or REDIS_URL
+JOBS_IN_PROCESS = env_bool("JOBS_IN_PROCESS", not JOB_BROKER_URL)
+CELERY_BROKER_URL = JOB_BROKER_URL or "memory://localhost/"
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_DEFAULT_QUEUE = "vsp"
+CELERY_TASK_SERIALIZER = CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# What a job did is written to the database by the job itself: no result backend.
+CELERY_TASK_IGNORE_RESULT = True
+# A job is acknowledged when it has finished, not when it starts: one whose worker died is delivered
+# again (after JOB_VISIBILITY_TIMEOUT on Redis), and each worker thread takes one job at a time.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+JOB_VISIBILITY_TIMEOUT = env_int("JOB_VISIBILITY_TIMEOUT", 600, minimum=30)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": JOB_VISIBILITY_TIMEOUT}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Worker threads per worker process (jobs wait on the network and the database, not the CPU).
+JOB_CONCURRENCY = env_int("JOB_CONCURRENCY", 4, minimum=1, maximum=64)
+CELERY_WORKER_CONCURRENCY = JOB_CONCURRENCY
+CELERY_WORKER_POOL = "threads"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# On SIGTERM (remapped to Celery's cold shutdown by scripts/serve/worker) running jobs get this long,
+# then are handed back to the broker unacknowledged.
+JOB_SHUTDOWN_GRACE = env_int("JOB_SHUTDOWN_GRACE", 8, minimum=0, maximum=60)
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(JOB_SHUTDOWN_GRACE)
+CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = True
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# How often the snapshot uploads the store refused are tried again, and the count changes folded.
+SNAPSHOT_RETRY_INTERVAL = env_int("SNAPSHOT_RETRY_INTERVAL", 60, minimum=5)
+COUNTS_FOLD_INTERVAL = env_int("COUNTS_FOLD_INTERVAL", 10, minimum=1)
+
+
+def _every(seconds: int, task: str) -> dict[str, Any]:
+    """A job sent every ``seconds``; one not started by the next is dropped, not stacked up."""
+    return {"task": task, "schedule": float(seconds), "options": {"expires": float(seconds)}}
+
+
+# The periodic jobs, sent by the scheduler process (Celery beat); times of day are in TIME_ZONE.
+CELERY_BEAT_SCHEDULE = {
+    "watch-devices": _every(DEVICE_WATCH_INTERVAL, "devices.tasks.mark_quiet_devices_offline"),
+    "retry-snapshots": _every(SNAPSHOT_RETRY_INTERVAL, "alarms.tasks.retry_snapshots"),
+    "fold-counts": _every(COUNTS_FOLD_INTERVAL, "alarms.tasks.fold_counts"),
+    "reconcile-recent-counts": {
+        "task": "alarms.tasks.reconcile_counts",
+        "schedule": crontab(minute=17),
+        "kwargs": {"days": 2},
+    },
+    "reconcile-counts": {
+        "task": "alarms.tasks.reconcile_counts",
+        "schedule": crontab(minute=37, hour=3, day_of_week=0),
+    },
+    "prune-events": {"task": "vsp.tasks.prune_events", "schedule": crontab(minute=7)},
+    "purge-pending-resolves": {"task": "alarms.tasks.purge_pending_resolves", "schedule": crontab(minute=27, hour=3)},
+    "prune-alarms": {"task": "alarms.tasks.prune_alarms", "schedule": crontab(minute=47, hour=3)},
+}
+
+# ---------------------------------------------------------------------------
 # Demo account, logging
 # ---------------------------------------------------------------------------
 
@@ -416,6 +480,11 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         # The COS SDK logs every request (full URL) at INFO and every missing object at WARNING.
         "qcloud_cos": {"level": "ERROR"},
+        # Celery logs every job sent, received and finished at INFO: the watcher alone, every 5 s.
+        # Failures and retries are warnings and errors.
+        "celery.beat": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
+        "celery.app.trace": {"level": "WARNING"},
     },
 }
 

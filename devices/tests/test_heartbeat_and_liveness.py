@@ -189,7 +189,7 @@ def test_the_watcher_command_runs_one_step(capsys: Any) -> None:
     from django.core.management import call_command
 
     online_box("box-8", seen=timezone.now() - timedelta(minutes=5))
-    call_command("watch_devices", "--once")
+    call_command("watch_devices")
     assert EdgeDevice.objects.get(pk="box-8").status == "OFFLINE"
     assert "box-8 is offline" in capsys.readouterr().out
 

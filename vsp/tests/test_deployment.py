@@ -31,13 +31,14 @@ def test_compose_runs_the_process_set_behind_one_port_wired_to_mysql_and_redis()
     assert result.returncode == 0, result.stderr
 
     services = json.loads(result.stdout)["services"]
-    assert set(services) == {"mysql", "redis", "web", "ws", "proxy", "watcher", "snapshots"}
+    assert set(services) == {"mysql", "redis", "web", "ws", "proxy", "worker", "scheduler"}
     # The same launchers as the Procfile (and make serve).
-    procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if ": " in line)
-    for name in ("web", "ws"):
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    procfile = dict(line.split(": ", 1) for line in lines if ": " in line and not line.startswith("#"))
+    assert set(procfile) == {"proxy", "web", "ws", "worker", "scheduler"}
+    for name in ("web", "ws", "worker", "scheduler"):
         assert services[name]["command"] == [procfile[name]]
-    assert services["watcher"]["command"] == procfile["watcher"].split()
-    assert services["snapshots"]["command"] == procfile["snapshots"].split()
+    assert services["worker"]["environment"]["REDIS_URL"] == "redis://redis:6379/0"  # the broker
     web = services["web"]
     assert web["environment"]["SECRET_KEY"] == "from-the-operator"
     assert web["environment"]["DATABASE_URL"].startswith("mysql://vsp:")

@@ -1,0 +1,64 @@
+"""The alarms' periodic jobs (their schedule: CELERY_BEAT_SCHEDULE in vsp/settings.py)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+from alarms import counts
+from alarms.services import retry_pending_snapshots
+from vsp.jobs import alone, run_command
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="alarms.tasks.retry_snapshots")
+def retry_snapshots() -> tuple[int, int] | None:
+    """Upload the snapshots the store refused when their alarm arrived; (stored, still pending)."""
+    with alone("retry-snapshots", timeout=3600) as mine:
+        if not mine:
+            return None
+        stored, pending = retry_pending_snapshots()
+    if stored or pending:
+        logger.info("stored %d snapshot(s), %d still pending", stored, pending)
+    return stored, pending
+
+
+@shared_task(name="alarms.tasks.fold_counts")
+def fold_counts() -> int:
+    """Fold every count change not folded yet, also those of a process that wrote a few and went quiet."""
+    folded = total = counts.fold()
+    while folded:  # a storm's worth, a batch at a time
+        folded = counts.fold()
+        total += folded
+    return total
+
+
+@shared_task(name="alarms.tasks.reconcile_counts")
+def reconcile_counts(days: int | None = None) -> dict[str, int] | None:
+    """Recount the alarms of the last ``days`` (all: ``None``) into the statistics counts."""
+    # One at a time: two recounts would both add the same difference.
+    with alone("reconcile-counts", timeout=6 * 3600) as mine:
+        if not mine:
+            logger.info("a recount of the counts is already running; this one is skipped")
+            return None
+        start = timezone.now() - timedelta(days=days) if days else None
+        corrected = counts.reconcile(start)
+    if corrected:
+        logger.warning("the statistics counts had drifted; corrected %s", dict(corrected))
+    return dict(corrected)
+
+
+@shared_task(name="alarms.tasks.purge_pending_resolves")
+def purge_pending_resolves() -> str:
+    return run_command("purge_pending_resolves")
+
+
+@shared_task(name="alarms.tasks.prune_alarms")
+def prune_alarms() -> str:
+    """The alarm retention policy (ALARM_RETENTION_DAYS; off by default)."""
+    with alone("prune-alarms", timeout=6 * 3600) as mine:
+        return run_command("prune_alarms") if mine else ""
