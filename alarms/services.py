@@ -28,7 +28,7 @@ from django.dispatch import receiver
 from django.test.signals import setting_changed
 from django.utils import timezone
 
-from alarms import counts, events, snapshots
+from alarms import counts, events, signals, snapshots
 from alarms.exceptions import AlarmIdTaken, AlarmNotFound, AlarmOfAnotherDevice
 from alarms.models import (
     AlarmEvent,
@@ -213,6 +213,7 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
                     # runs after commit, and the event after it carries the stored snapshot.
                     PendingSnapshot.objects.create(alarm=alarm, data=image.data, attempts=0)
                     transaction.on_commit(functools.partial(_store_then_announce, alarm, image.data), robust=True)
+                signals.alarm_reported.send(AlarmEvent, alarm=alarm)
                 # Last, so that the counts' rows, which every report of the hour shares, stay locked briefly.
                 counts.change(None, counts.Counted.of(alarm))
         if not created:

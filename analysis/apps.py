@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class AnalysisConfig(AppConfig):
     name = "analysis"
     verbose_name = "LLM analysis"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from alarms.signals import alarm_reported
+        from analysis import checks, services  # noqa: F401  (checks registers itself)
+        from analysis.models import AnalysisRule
+
+        alarm_reported.connect(services.on_alarm_reported, dispatch_uid="analysis.request")
+        post_save.connect(services.forget_rules, sender=AnalysisRule, dispatch_uid="analysis.rules-saved")
+        post_delete.connect(services.forget_rules, sender=AnalysisRule, dispatch_uid="analysis.rules-deleted")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import zoneinfo
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -55,6 +56,17 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {number}")
     if maximum is not None and number > maximum:
         raise ImproperlyConfigured(f"{name} must be at most {maximum}, got {number}")
+    return number
+
+
+def env_decimal(name: str, default: str, *, minimum: str = "0") -> Decimal:
+    value = env_str(name, default)
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ImproperlyConfigured(f"{name} must be a decimal number, got {value!r}") from None
+    if not number.is_finite() or number < Decimal(minimum):
+        raise ImproperlyConfigured(f"{name} must be a number of at least {minimum}, got {value!r}")
     return number
 
 

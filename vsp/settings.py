@@ -19,6 +19,7 @@ from vsp.env import (
     database_config,
     env_bool,
     env_choice,
+    env_decimal,
     env_int,
     env_list,
     env_networks,
@@ -275,6 +276,33 @@ MQTT_TOPIC_ALERT = env_str("MQTT_TOPIC_ALERT", "edge/alert/#")
 MQTT_TOPIC_RESOLVE = env_str("MQTT_TOPIC_RESOLVE", "edge/resolve/#")
 MQTT_TOPIC_HEARTBEAT = env_str("MQTT_TOPIC_HEARTBEAT", "edge/heartbeat/#")
 
+# The LLM second opinion (analysis/): any OpenAI-compatible chat-completions service with image input
+# (Qwen-VL on DashScope's compatible mode, OpenAI, vLLM, Ollama, LM Studio). Off unless AI_MODEL_NAME is set.
+AI_MODEL_URL = env_str("AI_MODEL_URL", "https://dashscope.aliyuncs.com/compatible-mode/v1").rstrip("/")
+AI_MODEL_KEY = env_str("AI_MODEL_KEY")
+AI_MODEL_NAME = env_str("AI_MODEL_NAME")
+AI_MODEL_TIMEOUT = env_int("AI_MODEL_TIMEOUT", 60, minimum=1, maximum=300)
+AI_MODEL_MAX_TOKENS = env_int("AI_MODEL_MAX_TOKENS", 800, minimum=64, maximum=8192)
+AI_MODEL_LANGUAGE = env_str("AI_MODEL_LANGUAGE", "zh-CN")
+# How the snapshot reaches the model: inline as a data URL (links to a private bucket may not open
+# for it), or as a link it fetches itself.
+AI_MODEL_IMAGE = env_choice("AI_MODEL_IMAGE", "inline", ("inline", "url"))
+# Requests to the model per window, shared by every worker (the provider's quota).
+AI_MODEL_RATE = env_str("AI_MODEL_RATE", "60/m")
+# Prices per million tokens, in the currency of the bill, for each analysis's cost.
+AI_MODEL_PRICE_INPUT = env_decimal("AI_MODEL_PRICE_INPUT", "0")
+AI_MODEL_PRICE_OUTPUT = env_decimal("AI_MODEL_PRICE_OUTPUT", "0")
+# The sentence about the site every prompt carries, unless the type's rule has its own.
+AI_SITE_CONTEXT = env_str("AI_SITE_CONTEXT")
+# Attempts before an analysis is FAILED, and the backoff between them: base × 2^(attempt − 1), at most
+# the cap (below the broker's visibility timeout, which would deliver a waiting retry twice).
+AI_MAX_ATTEMPTS = env_int("AI_MAX_ATTEMPTS", 5, minimum=1, maximum=20)
+AI_RETRY_BASE = env_int("AI_RETRY_BASE", 5, minimum=1, maximum=600)
+AI_RETRY_CAP = env_int("AI_RETRY_CAP", 300, minimum=1, maximum=3600)
+# How often the sweep sends again the requests whose message was lost, and how late one must be.
+AI_SWEEP_INTERVAL = env_int("AI_SWEEP_INTERVAL", 30, minimum=1)
+AI_SWEEP_GRACE = env_int("AI_SWEEP_GRACE", 60, minimum=1)
+
 # Password guessing (staff mistype; scripts do not stop). Attempts are counted per account from one
 # address, per address, and per account from everywhere. The account's own ceiling is looser, so
 # that a guesser elsewhere, held to the first limit, cannot lock the real user out by themselves.
@@ -420,6 +448,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 JOB_VISIBILITY_TIMEOUT = env_int("JOB_VISIBILITY_TIMEOUT", 600, minimum=30)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": JOB_VISIBILITY_TIMEOUT}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# How long sending a job may try to reach the broker (a web request sends jobs after its commit; a
+# job not sent is a row the sweep sends later).
+CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
 # Worker threads per worker process (jobs wait on the network and the database, not the CPU).
 JOB_CONCURRENCY = env_int("JOB_CONCURRENCY", 4, minimum=1, maximum=64)
 CELERY_WORKER_CONCURRENCY = JOB_CONCURRENCY
@@ -456,6 +487,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "alarms.tasks.reconcile_counts",
         "schedule": crontab(minute=37, hour=3, day_of_week=0),
     },
+    "sweep-analyses": _every(AI_SWEEP_INTERVAL, "analysis.tasks.sweep"),
     "prune-events": {"task": "vsp.tasks.prune_events", "schedule": crontab(minute=7)},
     "purge-pending-resolves": {"task": "alarms.tasks.purge_pending_resolves", "schedule": crontab(minute=27, hour=3)},
     "prune-alarms": {"task": "alarms.tasks.prune_alarms", "schedule": crontab(minute=47, hour=3)},

@@ -23,7 +23,7 @@ async def test_the_one_process_of_make_run_flips_a_quiet_box_offline_and_says_so
     user = await sync_to_async(make_user)("boss", superuser=True)
     token = (await sync_to_async(issue_tokens)(user)).access_token
     # As `make run` has it: no Redis, so events reach only this process's own sockets.
-    embedded = {"REDIS_URL": "", "DEVICE_WATCH_INTERVAL": "1"}
+    embedded = {"REDIS_URL": "", "JOB_BROKER_URL": "", "DEVICE_WATCH_INTERVAL": "1"}
     with run_server(embedded) as url:
         async with websockets.connect(url.replace("http://", "ws://") + f"/ws/alerts?token={token}") as socket:
             quiet_since = timezone.now() - timedelta(minutes=10)

@@ -21,7 +21,7 @@ from alarms.filters import AlarmEventFilterSet
 from alarms.models import AlarmEvent
 from alarms.serializers import AlarmCompatSerializer, AlarmDetailSerializer, HandleSerializer
 from alarms.statistics import RangeTooLong, alarm_statistics
-from analysis.serializers import AnalysisCompatSerializer
+from analysis.serializers import compat_analysis
 from devices.filters import EdgeDeviceFilterSet
 from devices.models import EdgeDevice
 from devices.serializers import DeviceCompatSerializer
@@ -45,8 +45,7 @@ class AlarmDetailCompatSerializer(AlarmCompatSerializer):
     get_ext_data = AlarmDetailSerializer.get_ext_data
 
     def get_analysis(self, alarm: Any) -> dict[str, Any] | None:
-        latest = alarm.analyses.order_by("-created_at", "-id").first()
-        return AnalysisCompatSerializer(latest).data if latest is not None else None
+        return compat_analysis(alarm.analyses.order_by("-created_at", "-id").first())
 
 
 # Compat query parameter → AlarmEventFilterSet parameter.

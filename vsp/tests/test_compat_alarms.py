@@ -172,7 +172,9 @@ def test_get_carries_ext_data_and_the_latest_analysis(frontend: Frontend) -> Non
         assert body["data"]["alarmId"] == "G-1"
         assert body["data"]["extData"] == {"bbox": [1, 2, 3, 4]}
         analysis = body["data"]["analysis"]
-        assert (analysis["modelName"], analysis["verdict"], analysis["riskLevel"]) == ("qwen-vl", "FALSE_ALARM", 1)
+        assert (analysis["model"], analysis["verdict"], analysis["riskLevel"]) == ("qwen-vl", "FALSE_ALARM", 1)
+        contract = {"status", "verdict", "confidence", "description", "riskLevel", "model", "promptVersion"}
+        assert contract | {"latencyMs", "createTime"} <= set(analysis)
         assert isinstance(analysis["createTime"], int)
 
 
