@@ -36,7 +36,9 @@ def broker_url() -> str:
 
 
 @contextlib.contextmanager
-def job_processes(tmp_path: Path, *names: str) -> Iterator[list[subprocess.Popen[bytes]]]:
+def job_processes(
+    tmp_path: Path, *names: str, extra_env: dict[str, str] | None = None
+) -> Iterator[list[subprocess.Popen[bytes]]]:
     """The launchers of ``make serve`` (scripts/serve/worker, scheduler) on the test database."""
     env = {
         **os.environ,
@@ -49,6 +51,7 @@ def job_processes(tmp_path: Path, *names: str) -> Iterator[list[subprocess.Popen
         "DEVICE_WATCH_INTERVAL": "1",
         "LOG_LEVEL": "warning",
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",  # as make serve runs them
+        **(extra_env or {}),
     }
     processes = [
         subprocess.Popen([ROOT / "scripts/serve" / name], cwd=ROOT, env=env, start_new_session=True) for name in names
