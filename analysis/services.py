@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from alarms import snapshots
 from alarms.events import ALARM_ANALYZED, alarm_data
+from alarms.exceptions import AlarmNotFound
 from alarms.models import AlarmEvent, AlarmHandleLog, HandleStatus, PendingSnapshot, SnapshotStatus
 from alarms.services import Actor, handle_alarm
 from analysis import client, parsing, prompts
@@ -113,6 +114,18 @@ def request(alarm: AlarmEvent, *, requested_by: str) -> AlarmLlmAnalysis:
     )
     transaction.on_commit(functools.partial(enqueue, analysis.pk))
     return analysis
+
+
+def request_by_staff(alarm_id: str, *, name: str) -> tuple[AlarmLlmAnalysis, bool]:
+    """A staff member's (re-)request: a new analysis, or the one already waiting or running (False)."""
+    with transaction.atomic():
+        alarm = AlarmEvent.objects.select_for_update().filter(pk=alarm_id).first()
+        if alarm is None:
+            raise AlarmNotFound(alarm_id)
+        waiting = in_flight(alarm_id)
+        if waiting is not None:
+            return waiting, False
+        return request(alarm, requested_by=name), True
 
 
 def in_flight(alarm_id: str) -> AlarmLlmAnalysis | None:

@@ -92,6 +92,7 @@ urlpatterns = [
     # Edge boxes
     path("api/", include("edge.urls")),
     # Native staff API
+    path("api/v1/", include("analysis.urls")),
     path("api/v1/", include(router.urls)),
     path("api/v1/auth/token/", ThrottledObtainAuthToken.as_view(), name="api-token"),
     # Yudao-compatible staff API (README "API map")

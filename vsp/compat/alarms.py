@@ -21,6 +21,7 @@ from alarms.filters import AlarmEventFilterSet
 from alarms.models import AlarmEvent
 from alarms.serializers import AlarmCompatSerializer, AlarmDetailSerializer, HandleSerializer
 from alarms.statistics import RangeTooLong, alarm_statistics
+from analysis import services as analysis_services
 from analysis.serializers import compat_analysis
 from devices.filters import EdgeDeviceFilterSet
 from devices.models import EdgeDevice
@@ -165,6 +166,31 @@ class AlarmStatisticsView(AlarmCompatView):
         except RangeTooLong:
             raise ValidationError({"eventTime": [f"时间范围不能超过 {settings.STATISTICS_MAX_DAYS} 天"]}) from None
         return envelope.success(_camel_keys(summary))
+
+
+class CompatAnalyzeSerializer(serializers.Serializer):
+    alarm_id = serializers.CharField(max_length=64)
+
+
+class AlarmAnalyzeView(AlarmCompatView):
+    """``POST aiot/alarm/event/analyze`` ``{alarmId}``: a (new) second opinion; ``data`` is the analysis."""
+
+    required_permission = "aiot:alarm:analyze"
+    field_names = {"alarm_id": "alarmId"}
+
+    def post(self, request: Request) -> Response:
+        if not request._request.body or not isinstance(request.data, dict):
+            raise CompatError(envelope.BAD_REQUEST, envelope.type_mismatch(" request body 缺失"))
+        serializer = CompatAnalyzeSerializer(data={"alarm_id": request.data.get("alarmId")})
+        serializer.is_valid(raise_exception=True)
+        try:
+            analysis, _ = analysis_services.request_by_staff(
+                serializer.validated_data["alarm_id"], name=request.user.get_username()
+            )
+        except analysis_services.NotAnalysable:
+            off = not analysis_services.enabled()
+            raise CompatError.of(envelope.ANALYSIS_OFF if off else envelope.ANALYSIS_NO_SNAPSHOT) from None
+        return envelope.success(compat_analysis(analysis))
 
 
 class AlarmExportView(AlarmCompatView):

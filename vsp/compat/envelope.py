@@ -50,6 +50,8 @@ REFRESH_TOKEN_EXPIRED = (UNAUTHORIZED, "刷新令牌已过期")
 ALARM_NOT_FOUND = (1_050_001_000, "告警事件不存在")
 ALARM_STATUS_BACKWARDS = (1_050_001_001, "告警状态不能从 {} 回退到 {}")
 EXPORT_TOO_LARGE = (1_050_001_002, "导出数据超过 {} 条，请缩小筛选范围")
+ANALYSIS_OFF = (1_050_002_000, "未配置大模型（AI_MODEL_NAME），无法复判")
+ANALYSIS_NO_SNAPSHOT = (1_050_002_001, "告警没有抓拍图片，无法复判")
 
 
 class CompatError(Exception):

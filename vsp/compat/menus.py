@@ -35,6 +35,7 @@ MENUS: tuple[Menu, ...] = (
          "AiotAlarmEvent", "ep:warning"),
     Menu(5011, 5001, "告警处理", BUTTON, 1, "aiot:alarm:handle"),
     Menu(5012, 5001, "告警导出", BUTTON, 2, "aiot:alarm:export"),
+    Menu(5013, 5001, "大模型复判", BUTTON, 3, "aiot:alarm:analyze"),
     Menu(5002, 5000, "边缘设备", MENU, 2, "aiot:device:query", "edge-device", "aiot/edge/device/index",
          "AiotEdgeDevice", "ep:monitor"),
 )  # fmt: skip

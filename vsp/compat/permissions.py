@@ -13,6 +13,7 @@ YUDAO_PERMISSIONS: dict[str, str] = {
     "aiot:alarm:query": "alarms.view_alarmevent",
     "aiot:alarm:handle": "alarms.handle_alarmevent",
     "aiot:alarm:export": "alarms.export_alarmevent",
+    "aiot:alarm:analyze": "analysis.add_alarmllmanalysis",
     "aiot:device:query": "devices.view_edgedevice",
 }
 

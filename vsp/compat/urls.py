@@ -27,6 +27,7 @@ urlpatterns = [
     path("aiot/alarm/event/get", alarms.AlarmGetView.as_view()),
     path("aiot/alarm/event/handle", alarms.AlarmHandleView.as_view()),
     path("aiot/alarm/event/statistics", alarms.AlarmStatisticsView.as_view()),
+    path("aiot/alarm/event/analyze", alarms.AlarmAnalyzeView.as_view()),
     path("aiot/alarm/event/export-excel", alarms.AlarmExportView.as_view()),
     path("aiot/edge/device/page", alarms.DevicePageView.as_view()),
     path("aiot/edge/device/get", alarms.DeviceGetView.as_view()),

@@ -245,6 +245,7 @@ def test_permission_info_of_a_superuser(frontend: Frontend, boss: User) -> None:
     assert data["roles"] == ["super_admin"]
     assert data["permissions"] == [
         "",
+        "aiot:alarm:analyze",
         "aiot:alarm:export",
         "aiot:alarm:handle",
         "aiot:alarm:query",
