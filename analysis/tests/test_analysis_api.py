@@ -140,8 +140,8 @@ def analysed(alarm_id: str, verdict: str, outcome: str, **alarm: Any) -> AlarmEv
 @pytest.fixture
 def known_set() -> None:
     now = timezone.now()
-    cam1 = {"alarm_type": "intrusion", "device_id": "cam-1", "event_time": now - timedelta(days=1)}
-    cam2 = {"alarm_type": "smoke", "device_id": "cam-2", "event_time": now - timedelta(days=2)}
+    cam1: dict[str, Any] = {"alarm_type": "intrusion", "device_id": "cam-1", "event_time": now - timedelta(days=1)}
+    cam2: dict[str, Any] = {"alarm_type": "smoke", "device_id": "cam-2", "event_time": now - timedelta(days=2)}
     a1 = analysed("A1", "REAL", HandleStatus.HANDLED, **cam1)
     analysed("A2", "FALSE_ALARM", HandleStatus.IGNORED, **cam1)
     analysed("A3", "FALSE_ALARM", HandleStatus.HANDLED, **cam1)
