@@ -1,22 +1,251 @@
+"""Admin for the second opinion: the analyses, the rules, the agreement page, and the alarm's own page.
+
+The alarm's admin page (alarms.admin) gets the latest analysis beside the snapshot, with the boxes
+the model gave drawn over it, the alarm's analyses inline, and an action to request one; this app
+extends that admin rather than alarms knowing about analyses.
+"""
+
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
-from analysis.models import AlarmLlmAnalysis
+from alarms.admin import AlarmEventAdmin
+from alarms.models import AlarmEvent, AlarmLevel
+from alarms.snapshots import snapshot_link
+from analysis import agreement, services
+from analysis.models import AlarmLlmAnalysis, AnalysisRule
+from vsp.times import TimeFormatError, parse_query_time
+
+_HISTORY = 20
+_VERDICT_COLOURS = {"REAL": "#ba2121", "FALSE_ALARM": "#417690", "UNCERTAIN": "#a26d00"}
+
+
+def verdict_badge(analysis: AlarmLlmAnalysis) -> str:
+    if analysis.status != AlarmLlmAnalysis.Status.DONE:
+        return format_html("<strong>{}</strong>", analysis.get_status_display())
+    confidence = f" {analysis.confidence:.2f}" if analysis.confidence is not None else ""
+    return format_html(
+        '<strong style="color:{}">{}{}</strong>',
+        _VERDICT_COLOURS.get(analysis.verdict, "inherit"),
+        analysis.get_verdict_display(),
+        confidence,
+    )
+
+
+def snapshot_with_boxes(alarm: AlarmEvent, analysis: AlarmLlmAnalysis | None, *, height: int = 360) -> str:
+    """The snapshot with the model's boxes over it (drawn by analysis/boxes.js once the image's size is known)."""
+    link = snapshot_link(alarm)
+    if link is None:
+        return alarm.get_snapshot_status_display()
+    boxes = [item for item in (analysis.detected_objects if analysis else []) if "box" in item]
+    return format_html(
+        '<figure class="vsp-boxes" data-boxes="{}" style="position:relative;display:inline-block;margin:0">'
+        '<img src="{}" alt="snapshot" style="max-height:{}px;display:block">'
+        '<svg style="position:absolute;inset:0;width:100%;height:100%;pointer-events:none"></svg></figure>',
+        json.dumps(boxes, ensure_ascii=False),
+        link,
+        height,
+    )
+
+
+@admin.action(description="Ask the LLM for a second opinion", permissions=["analyze"])
+def request_analyses(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+    alarm_ids = list(queryset.values_list("alarm_id", flat=True)[:200])
+    asked, refused = 0, []
+    for alarm_id in alarm_ids:
+        try:
+            services.request_by_staff(alarm_id, name=request.user.get_username())
+            asked += 1
+        except services.NotAnalysable as exc:
+            refused.append(str(exc))
+    if asked:
+        modeladmin.message_user(request, f"{asked} analyses requested (or already waiting).", messages.SUCCESS)
+    for reason in sorted(set(refused))[:5]:
+        modeladmin.message_user(request, reason, messages.WARNING)
+
+
+class _MayAnalyze:
+    def has_analyze_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("analysis.add_alarmllmanalysis"))
+
+
+class AlarmWithAnalysesAdmin(_MayAnalyze, AlarmEventAdmin):
+    """The alarm's admin, with its second opinions."""
+
+    actions = (request_analyses,)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [*super().get_readonly_fields(request, obj), "second_opinion", "analysis_history"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        return [
+            (name, {**options, "fields": (*options["fields"], "second_opinion")} if name == "Snapshot" else options)
+            for name, options in super().get_fieldsets(request, obj)
+        ] + [("LLM analyses", {"fields": ("analysis_history",), "classes": ("collapse",)})]
+
+    @admin.display(description="analyses, newest first")
+    def analysis_history(self, alarm: AlarmEvent) -> str:
+        rows = alarm.analyses.order_by("-created_at", "-id")[:_HISTORY]
+        if not rows:
+            return "—"
+        return format_html(
+            "<table><tr><th>requested</th><th>by</th><th>verdict</th><th>model · prompt</th><th>attempts</th></tr>"
+            "{}</table>",
+            format_html_join(
+                "",
+                '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{} · {}</td><td>{}</td></tr>',
+                (
+                    (
+                        reverse("admin:analysis_alarmllmanalysis_change", args=[row.pk]),
+                        timezone.localtime(row.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+                        row.requested_by,
+                        verdict_badge(row),
+                        row.model_name,
+                        row.prompt_version,
+                        row.attempts,
+                    )
+                    for row in rows
+                ),
+            ),
+        )
+
+    class Media:
+        js = ("analysis/boxes.js",)
+
+    @admin.display(description="LLM second opinion")
+    def second_opinion(self, alarm: AlarmEvent) -> str:
+        latest = alarm.analyses.order_by("-created_at", "-id").first()
+        if latest is None:
+            return "—"
+        return format_html(
+            '<div style="display:flex;gap:16px;align-items:flex-start">{}<div>{}<p>{}</p>'
+            "<p>risk level {} · {} {} · {} ms</p></div></div>",
+            snapshot_with_boxes(alarm, latest),
+            verdict_badge(latest),
+            latest.description or latest.error or "",
+            latest.risk_level or "—",
+            latest.model_name,
+            latest.prompt_version,
+            latest.latency_ms if latest.latency_ms is not None else "—",
+        )
+
+
+admin.site.unregister(AlarmEvent)
+admin.site.register(AlarmEvent, AlarmWithAnalysesAdmin)
 
 
 @admin.register(AlarmLlmAnalysis)
-class AlarmLlmAnalysisAdmin(admin.ModelAdmin):
-    list_display = ("alarm", "model_name", "status", "verdict", "risk_level", "created_at", "latency_ms")
-    list_filter = ("status", "verdict", "model_name")
+class AlarmLlmAnalysisAdmin(_MayAnalyze, admin.ModelAdmin):
+    change_list_template = "admin/analysis/alarmllmanalysis/change_list.html"
+    list_display = ("alarm", "created_at", "status", "opinion", "risk_level", "model_name", "prompt_version",
+                    "attempts", "latency_ms", "cost", "auto_ignored")  # fmt: skip
+    list_filter = ("status", "verdict", "parse_error", "auto_ignored", "model_name", "prompt_version")
     search_fields = ("alarm__alarm_id", "description")
     list_select_related = ("alarm",)
+    list_per_page = 50
+    show_full_result_count = False
+    actions = ("run_again",)
+    readonly_fields = ("alarm", "boxes", "status", "verdict", "confidence", "description", "risk_level",
+                       "detected_objects", "parse_error", "raw_text", "error", "auto_ignored", "model_name",
+                       "prompt_version", "requested_by", "attempts", "latency_ms", "prompt_tokens",
+                       "completion_tokens", "cost", "created_at", "started_at", "finished_at", "due_at",
+                       "lease_until", "pretty_request", "pretty_response")  # fmt: skip
+    fields = readonly_fields
+
+    class Media:
+        js = ("analysis/boxes.js",)
+
+    @admin.display(description="verdict", ordering="verdict")
+    def opinion(self, analysis: AlarmLlmAnalysis) -> str:
+        return verdict_badge(analysis)
+
+    @admin.display(description="snapshot and boxes")
+    def boxes(self, analysis: AlarmLlmAnalysis) -> str:
+        return snapshot_with_boxes(analysis.alarm, analysis)
+
+    @admin.display(description="request (image left out)")
+    def pretty_request(self, analysis: AlarmLlmAnalysis) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(analysis.request, ensure_ascii=False, indent=2))
+
+    @admin.display(description="response")
+    def pretty_response(self, analysis: AlarmLlmAnalysis) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(analysis.raw_response, ensure_ascii=False, indent=2))
+
+    @admin.action(description="Ask again (a new analysis of the same alarms)", permissions=["analyze"])
+    def run_again(self, request: HttpRequest, queryset: QuerySet[AlarmLlmAnalysis]) -> None:
+        request_analyses(self, request, AlarmEvent.objects.filter(pk__in=queryset.values("alarm_id")))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_urls(self) -> list[URLPattern]:
+        agreement_view = self.admin_site.admin_view(self.agreement_view)
+        return [path("agreement/", agreement_view, name="analysis_agreement"), *super().get_urls()]
+
+    def agreement_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        now, errors = timezone.now(), []
+        bounds = {}
+        for name, default in (("start", now - timedelta(days=30)), ("end", now)):
+            text = request.GET.get(name, "").strip()
+            try:
+                bounds[name] = parse_query_time(text, name) if text else default  # type: ignore[arg-type]
+            except TimeFormatError as exc:
+                errors.append(f"{name}: {exc}")
+                bounds[name] = default
+        by = request.GET.get("by", "type")
+        if by not in agreement.GROUPINGS:
+            errors.append(f"by: one of {', '.join(agreement.GROUPINGS)}")
+            by = "type"
+        result = agreement.agreement(
+            start=bounds["start"],
+            end=bounds["end"],
+            by=by,
+            system_handler=services.SYSTEM_HANDLER,
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Model verdicts against staff outcomes",
+            "opts": self.model._meta,
+            "result": result,
+            "groupings": list(agreement.GROUPINGS),
+            "by": by,
+            "start": timezone.localtime(bounds["start"]).strftime("%Y-%m-%d %H:%M:%S"),
+            "end": timezone.localtime(bounds["end"]).strftime("%Y-%m-%d %H:%M:%S"),
+            "errors": errors,
+            "verdicts": ["REAL", "FALSE_ALARM", "UNCERTAIN"],
+            "changelist": reverse("admin:analysis_alarmllmanalysis_changelist"),
+        }
+        return render(request, "admin/analysis/agreement.html", context, status=400 if errors else 200)
+
+
+class AnalysisRuleForm(forms.ModelForm):
+    levels = forms.TypedMultipleChoiceField(
+        choices=AlarmLevel.choices, coerce=int, widget=forms.CheckboxSelectMultiple, help_text="The levels analysed."
+    )
+
+    class Meta:
+        model = AnalysisRule
+        fields = ("alarm_type", "enabled", "levels", "site_context", "auto_ignore", "auto_ignore_confidence")
+
+
+@admin.register(AnalysisRule)
+class AnalysisRuleAdmin(admin.ModelAdmin):
+    form = AnalysisRuleForm
+    list_display = ("__str__", "enabled", "levels", "auto_ignore", "auto_ignore_confidence", "updated_at")
+    list_filter = ("enabled", "auto_ignore")

@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, Sum
 
 from alarms.models import HandleStatus
 from analysis.models import AlarmLlmAnalysis, Verdict
 
-Grouping = Literal["type", "device", "model", "none"]
 GROUPINGS: dict[str, tuple[str, ...]] = {
     "none": (),
     "type": ("alarm__alarm_type",),
@@ -31,7 +30,7 @@ _OUTCOMES = {HandleStatus.HANDLED: "real", HandleStatus.IGNORED: "false_alarm"}
 Done = AlarmLlmAnalysis.Status.DONE
 
 
-def agreement(*, start: datetime, end: datetime, by: Grouping = "none", system_handler: str) -> dict[str, Any]:
+def agreement(*, start: datetime, end: datetime, by: str = "none", system_handler: str) -> dict[str, Any]:
     """The matrix, its rates and the model's cost, per group and overall, for alarms in [start, end]."""
     in_range = Q(alarm__event_time__gte=start, alarm__event_time__lte=end)
     newer = Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk"))

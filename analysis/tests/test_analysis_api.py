@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from alarms.models import AlarmEvent, HandleStatus
 from alarms.tests.factories import make_alarm
 from analysis import services
-from analysis.models import AlarmLlmAnalysis
+from analysis.models import AlarmLlmAnalysis, AnalysisRule
 from conftest import make_user
 from vsp.tests.compat_client import Frontend
 
@@ -212,3 +212,38 @@ def test_the_agreement_over_a_range_is_exact(staff_client: APIClient, known_set:
     wrong = staff_client.get("/api/v1/analyses/agreement/", {"start": "yesterday"})
     assert wrong.status_code == 400
     assert "start" in wrong.json()
+
+
+# --- admin ---------------------------------------------------------------------------------
+
+
+def test_admin_rules_take_levels_by_checkbox_and_the_action_requests_analyses(
+    admin_user_obj: Any, analysis_on: None
+) -> None:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(admin_user_obj)
+    added = client.post(
+        "/admin/analysis/analysisrule/add/",
+        {"alarm_type": "smoke", "enabled": "on", "levels": ["1", "2"], "auto_ignore_confidence": "0.9"},
+    )
+    assert added.status_code == 302, added.content.decode()[:3000]
+    assert AnalysisRule.objects.get(alarm_type="smoke").levels == [1, 2]
+    refused = client.post("/admin/analysis/analysisrule/add/", {"alarm_type": "fire", "auto_ignore_confidence": "2"})
+    assert refused.status_code == 200
+    assert not AnalysisRule.objects.filter(alarm_type="fire").exists()
+
+    snapshot_alarm("ADM-1")
+    make_alarm(alarm_id="ADM-2")  # no snapshot: said so, nothing requested
+    response = client.post(
+        "/admin/alarms/alarmevent/",
+        {"action": "request_analyses", "_selected_action": ["ADM-1", "ADM-2"]},
+        follow=True,
+    )
+    assert "1 analyses requested" in response.content.decode()
+    assert "has no snapshot" in response.content.decode()
+    assert list(AlarmLlmAnalysis.objects.values_list("alarm_id", "requested_by")) == [("ADM-1", "boss")]
+    page = client.get("/admin/analysis/alarmllmanalysis/agreement/", {"by": "device", "start": "not a time"})
+    assert page.status_code == 400
+    assert "start:" in page.content.decode()

@@ -42,6 +42,28 @@
     return td;
   }
 
+  // The LLM's second opinion on an alarm, from its alarm.analyzed event (later events do not carry it).
+  const opinions = new Map();
+  const VERDICTS = { REAL: "真实告警", FALSE_ALARM: "误报", UNCERTAIN: "不确定" };
+
+  function verdictCell(analysis) {
+    const td = document.createElement("td");
+    td.className = "verdict";
+    if (!analysis) {
+      td.textContent = "—";
+    } else if (analysis.status === "DONE") {
+      td.dataset.verdict = analysis.verdict;
+      const confidence = analysis.confidence == null ? "" : " " + analysis.confidence.toFixed(2);
+      td.textContent = (VERDICTS[analysis.verdict] || analysis.verdict) + confidence;
+      td.title = analysis.description || "";
+    } else {
+      td.dataset.verdict = analysis.status;
+      td.textContent = analysis.status === "FAILED" ? "复判失败" : "复判中";
+      td.title = analysis.error || "";
+    }
+    return td;
+  }
+
   function render(alarm, fresh) {
     const tr = document.createElement("tr");
     tr.dataset.alarmId = alarm.alarmId;
@@ -56,6 +78,7 @@
     tr.appendChild(cell(timeFormat.format(new Date(alarm.eventTime))));
     tr.appendChild(cell(label("aiot_alarm_status", alarm.alarmStatus)));
     tr.appendChild(cell(label("aiot_alarm_handle_status", alarm.handleStatus)));
+    tr.appendChild(verdictCell(alarm.analysis || opinions.get(alarm.alarmId)));
     const snapshot = document.createElement("td");
     snapshot.className = "snapshot";
     const picture = alarm.thumbnailUrl || alarm.snapshotUrl;
@@ -125,6 +148,7 @@
       show(data, fresh);
       if (fresh && data.alarmLevel <= 2) beep();
     } else if (type.startsWith("alarm.") && rows.has(data.alarmId)) {
+      if (type === "alarm.analyzed") opinions.set(data.alarmId, data.analysis);
       show(data, false);
     }
   }
