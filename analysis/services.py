@@ -1,10 +1,12 @@
 """The second opinion: which alarms get one, the job that asks the model, and what its verdict does.
 
 A request is a row (``AlarmLlmAnalysis``, PENDING) written in the transaction of what asked for it:
-the alarm's report, or a staff request. Its job message is sent once that commits. If the broker is
-down then, the row is still there and the sweep sends it again later; a message delivered twice is
-harmless, because a run starts only by claiming the row with one conditional UPDATE, and writes its
-result only while its claim still holds. So each analysis ends with one stored result.
+the alarm's report, or a staff request. Nothing else happens on the report's path: the dispatch job,
+which the scheduler runs every AI_DISPATCH_INTERVAL seconds, sends the job messages of new rows, and
+sends again those whose message is late (the broker was down, a worker died with the job). A staff
+request is sent at once, after its commit. A message delivered twice is harmless: a run starts only
+by claiming the row with one conditional UPDATE and writes its result only while its claim still
+holds, so each analysis ends with one stored result.
 
 The verdict never changes a staff decision. A rule may let a confident FALSE_ALARM mark an alarm
 nobody has handled yet as IGNORED; the handling log says the system did it.
@@ -99,8 +101,9 @@ def on_alarm_reported(sender: Any, alarm: AlarmEvent, **kwargs: Any) -> None:
         request(alarm, requested_by="auto")
 
 
-def request(alarm: AlarmEvent, *, requested_by: str) -> AlarmLlmAnalysis:
-    """Write an analysis request in the current transaction; its job is sent when that commits."""
+def request(alarm: AlarmEvent, *, requested_by: str, send: bool = False) -> AlarmLlmAnalysis:
+    """Write an analysis request in the current transaction; the dispatch job sends it, or (``send``)
+    this process once the transaction commits."""
     if not enabled():
         raise NotAnalysable("analysis is off: AI_MODEL_NAME is not set")
     if alarm.snapshot_status not in _ANALYSABLE:
@@ -111,8 +114,10 @@ def request(alarm: AlarmEvent, *, requested_by: str) -> AlarmLlmAnalysis:
         prompt_version=prompts.template_for(alarm.alarm_type).version,
         requested_by=requested_by,
         due_at=timezone.now(),
+        sent_at=timezone.now() if send else None,
     )
-    transaction.on_commit(functools.partial(enqueue, analysis.pk))
+    if send:
+        transaction.on_commit(functools.partial(enqueue, analysis.pk))
     return analysis
 
 
@@ -125,7 +130,7 @@ def request_by_staff(alarm_id: str, *, name: str) -> tuple[AlarmLlmAnalysis, boo
         waiting = in_flight(alarm_id)
         if waiting is not None:
             return waiting, False
-        return request(alarm, requested_by=name), True
+        return request(alarm, requested_by=name, send=True), True
 
 
 def in_flight(alarm_id: str) -> AlarmLlmAnalysis | None:
@@ -143,7 +148,7 @@ _BROKER_DOWN_FOR = 10.0
 
 
 def enqueue(analysis_id: int, *, countdown: float | None = None) -> bool:
-    """Send the job's message; False (logged) if the broker refused it, which leaves it to the sweep.
+    """Send the job's message; False (logged) if the broker refused it, which leaves it to the dispatch.
 
     After a refusal, sends are not tried for a few seconds: reports in an outage do not each wait
     for the broker's connect timeout.
@@ -155,27 +160,36 @@ def enqueue(analysis_id: int, *, countdown: float | None = None) -> bool:
     try:
         options: dict[str, Any] = {} if countdown is None else {"countdown": countdown}
         analyze.apply_async((analysis_id,), retry=False, **options)
-    except Exception as exc:  # the broker being down must not fail what asked; the sweep sends it later
+    except Exception as exc:  # the broker being down must not fail what asked; the dispatch sends it later
         _broker.down_until = time.monotonic() + _BROKER_DOWN_FOR
         logger.warning(
-            "analysis %s not sent to the job queue (the sweep will): %s: %s", analysis_id, type(exc).__name__, exc
+            "analysis %s not sent to the job queue (the dispatch will): %s: %s", analysis_id, type(exc).__name__, exc
         )
         return False
     return True
 
 
-def sweep(now: datetime | None = None, *, limit: int = 500) -> int:
-    """Send again the requests whose message is late (lost at commit, or with a dead worker's job)."""
+def dispatch(now: datetime | None = None, *, limit: int = 500) -> int:
+    """Send the messages of new requests, and again those of requests whose message is late.
+
+    Late: waiting AI_SWEEP_GRACE seconds past both its due time and its last send (lost at the
+    broker), or running past its lease (its worker died) with no message sent since.
+    """
     now = now or timezone.now()
     late = now - timedelta(seconds=settings.AI_SWEEP_GRACE)
-    lost = Q(status=Status.PENDING, due_at__lt=late) | Q(status=Status.RUNNING, lease_until__lt=now)
-    ids = list(AlarmLlmAnalysis.objects.filter(lost).order_by("due_at").values_list("pk", flat=True)[:limit])
-    # A PENDING request is due again now; a RUNNING one's lease has run out, which lets a new run claim it.
-    AlarmLlmAnalysis.objects.filter(pk__in=ids, status=Status.PENDING).update(due_at=now)
-    sent = sum(enqueue(pk) for pk in ids)
-    if ids:
-        logger.info("sweep: %d of %d late analyses sent again", sent, len(ids))
-    return sent
+    unsent = Q(status=Status.PENDING, sent_at__isnull=True, due_at__lte=now)
+    lost = Q(status=Status.PENDING, sent_at__lt=late, due_at__lt=late)
+    orphaned = Q(status=Status.RUNNING, lease_until__lt=now) & (Q(sent_at__isnull=True) | Q(sent_at__lt=late))
+    ids = list(
+        AlarmLlmAnalysis.objects.filter(unsent | lost | orphaned)
+        .order_by("due_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    sent = [pk for pk in ids if enqueue(pk)]
+    AlarmLlmAnalysis.objects.filter(pk__in=sent).update(sent_at=now)
+    if len(sent) < len(ids):
+        logger.warning("dispatch: %d of %d analyses not sent, the broker refused them", len(ids) - len(sent), len(ids))
+    return len(sent)
 
 
 # --- the job ---------------------------------------------------------------------------
@@ -241,7 +255,7 @@ def _mine(analysis: AlarmLlmAnalysis, attempt: int) -> Any:
 
 
 def _release(analysis: AlarmLlmAnalysis, attempt: int, delay: float, *, error: str, count_attempt: bool = True) -> None:
-    values: dict[str, Any] = {"due_at": timezone.now() + timedelta(seconds=delay)}
+    values: dict[str, Any] = {"due_at": timezone.now() + timedelta(seconds=delay), "sent_at": timezone.now()}
     if not count_attempt:
         values["attempts"] = attempt - 1
     if _mine(analysis, attempt).update(status=Status.PENDING, lease_until=None, error=error[:4000], **values):

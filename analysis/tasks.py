@@ -1,4 +1,4 @@
-"""The analysis jobs (vsp/celery.py): one attempt at an analysis, and the sweep of lost requests."""
+"""The analysis jobs (vsp/celery.py): one attempt at an analysis, and the dispatch of the requests."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ def analyze(analysis_id: int) -> str:
     return services.run(analysis_id).status
 
 
-@shared_task(name="analysis.tasks.sweep", ignore_result=True)
-def sweep() -> int:
-    return services.sweep()
+@shared_task(name="analysis.tasks.dispatch", ignore_result=True)
+def dispatch() -> int:
+    """Send the jobs of new requests, and again those whose message is late (every AI_DISPATCH_INTERVAL)."""
+    return services.dispatch()

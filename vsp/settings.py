@@ -299,8 +299,9 @@ AI_SITE_CONTEXT = env_str("AI_SITE_CONTEXT")
 AI_MAX_ATTEMPTS = env_int("AI_MAX_ATTEMPTS", 5, minimum=1, maximum=20)
 AI_RETRY_BASE = env_int("AI_RETRY_BASE", 5, minimum=1, maximum=600)
 AI_RETRY_CAP = env_int("AI_RETRY_CAP", 300, minimum=1, maximum=3600)
-# How often the sweep sends again the requests whose message was lost, and how late one must be.
-AI_SWEEP_INTERVAL = env_int("AI_SWEEP_INTERVAL", 30, minimum=1)
+# How often the dispatch job sends the requests (reports only write them), and how late a sent one
+# must be before it is sent again (its message lost at the broker, its worker dead).
+AI_DISPATCH_INTERVAL = env_int("AI_DISPATCH_INTERVAL", 1, minimum=1)
 AI_SWEEP_GRACE = env_int("AI_SWEEP_GRACE", 60, minimum=1)
 
 # Password guessing (staff mistype; scripts do not stop). Attempts are counted per account from one
@@ -487,7 +488,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "alarms.tasks.reconcile_counts",
         "schedule": crontab(minute=37, hour=3, day_of_week=0),
     },
-    "sweep-analyses": _every(AI_SWEEP_INTERVAL, "analysis.tasks.sweep"),
+    "dispatch-analyses": _every(AI_DISPATCH_INTERVAL, "analysis.tasks.dispatch"),
     "prune-events": {"task": "vsp.tasks.prune_events", "schedule": crontab(minute=7)},
     "purge-pending-resolves": {"task": "alarms.tasks.purge_pending_resolves", "schedule": crontab(minute=27, hour=3)},
     "prune-alarms": {"task": "alarms.tasks.prune_alarms", "schedule": crontab(minute=47, hour=3)},

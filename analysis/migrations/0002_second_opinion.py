@@ -2,6 +2,7 @@
 
 import analysis.models
 import django.core.validators
+import django.db.models.deletion
 from django.db import migrations, models
 
 
@@ -95,6 +96,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='alarmllmanalysis',
+            name='sent_at',
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name='alarmllmanalysis',
             name='request',
             field=models.JSONField(blank=True, null=True),
         ),
@@ -112,9 +118,10 @@ class Migration(migrations.Migration):
             model_name='alarmllmanalysis',
             index=models.Index(fields=['status', 'due_at'], name='analysis_status_due_idx'),
         ),
-        migrations.AddIndex(
+        migrations.AlterField(
             model_name='alarmllmanalysis',
-            index=models.Index(fields=['status', 'finished_at'], name='analysis_finished_idx'),
+            name='alarm',
+            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='analyses', to='alarms.alarmevent'),
         ),
         migrations.RunPython(unsure_is_uncertain, uncertain_is_unsure),
     ]

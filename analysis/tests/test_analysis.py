@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import redis
 from django.conf import settings
@@ -24,7 +26,7 @@ from alarms.tests.factories import make_alarm, report_payload
 from analysis import parsing, services
 from analysis.models import AlarmLlmAnalysis, AnalysisRule
 from analysis.tests.fake_model import SNAPSHOT, FakeModel, fake_model
-from conftest import run_server
+from conftest import _database_url
 from vsp.models import DashboardEvent
 
 Status = AlarmLlmAnalysis.Status
@@ -312,22 +314,29 @@ def test_a_run_that_outlived_its_lease_stores_nothing_over_the_run_that_took_ove
     assert len(analyzed_frames(analysis.alarm_id)) == 1
 
 
-# --- requests commit with the alarm; the sweep -------------------------------------------------
+# --- requests commit with the alarm; the dispatch sends them -----------------------------------
 
 
 def broker_queue_length() -> int:
     return int(redis.Redis.from_url(settings.CELERY_BROKER_URL).llen("vsp"))
 
 
+def queued_ids() -> list[int]:
+    messages = redis.Redis.from_url(settings.CELERY_BROKER_URL).lrange("vsp", 0, -1)
+    bodies = [json.loads(message) for message in messages]
+    assert {body["headers"]["task"] for body in bodies} <= {"analysis.tasks.analyze"}
+    return sorted(json.loads(base64.b64decode(body["body"]))[0][0] for body in bodies)
+
+
+needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="the broker is Redis")
+
+
 @pytest.mark.django_db
-@pytest.mark.skipif(not settings.REDIS_URL, reason="the broker is Redis")
-def test_a_reported_alarm_commits_its_request_and_sends_it_after_commit(
-    model: FakeModel, django_capture_on_commit_callbacks: Any
-) -> None:
+@needs_redis
+def test_a_reported_alarm_commits_its_request_and_the_dispatch_sends_it(model: FakeModel) -> None:
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
     payload = report_payload(alarm_id="R-1", snapshot_url=model.url.removesuffix("/v1") + "/snapshot.jpg")
-    with django_capture_on_commit_callbacks(execute=True):
-        response = Client().post(REPORT, data=json.dumps(payload), content_type="application/json")
+    response = Client().post(REPORT, data=json.dumps(payload), content_type="application/json")
     assert response.status_code == 200
     analysis = AlarmLlmAnalysis.objects.get(alarm_id="R-1")
     assert (analysis.status, analysis.requested_by, analysis.prompt_version) == (
@@ -335,35 +344,41 @@ def test_a_reported_alarm_commits_its_request_and_sends_it_after_commit(
         "auto",
         "leave_post-v1",
     )
-    assert broker_queue_length() == 1
-    message = json.loads(redis.Redis.from_url(settings.CELERY_BROKER_URL).lpop("vsp"))  # type: ignore[arg-type]
-    assert message["headers"]["task"] == "analysis.tasks.analyze"
-    assert json.loads(base64.b64decode(message["body"]))[0] == [analysis.pk]
+    assert analysis.sent_at is None
+    assert broker_queue_length() == 0  # the report itself sends nothing to the broker
+
+    assert services.dispatch() == 1
+    assert queued_ids() == [analysis.pk]
+    assert services.dispatch() == 0  # sent, and not late: not sent again
+    assert services.run(analysis.pk).status == "done"
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(not settings.REDIS_URL, reason="the broker is Redis")
-def test_with_the_broker_down_at_commit_the_request_waits_for_the_sweep(model: FakeModel) -> None:
+@needs_redis
+def test_with_the_broker_down_requests_wait_and_a_lost_message_is_sent_again(model: FakeModel) -> None:
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-    snapshot = model.url.removesuffix("/v1") + "/snapshot.jpg"
-    # A server whose broker is down: nothing listens on the discard port.
-    analysis_on = {"AI_MODEL_NAME": "qwen-vl-max", "AI_MODEL_URL": model.url, "JOB_BROKER_URL": "redis://127.0.0.1:9/0"}
-    with run_server(analysis_on) as base_url:
-        response = httpx.post(
-            base_url + REPORT, json=report_payload(alarm_id="DOWN-1", snapshot_url=snapshot), timeout=30
-        )
-    assert response.status_code == 200, response.json()  # the report does not fail for it
-    analysis = AlarmLlmAnalysis.objects.get(alarm_id="DOWN-1")
-    assert analysis.status == Status.PENDING
-    assert broker_queue_length() == 0
+    analysis = services.request(external_alarm(model), requested_by="auto")
+    # A dispatch in a process whose broker is down (nothing listens on the discard port).
+    down = {**os.environ, "DATABASE_URL": _database_url(), "JOB_BROKER_URL": "redis://127.0.0.1:9/0",
+            "AI_MODEL_NAME": "qwen-vl-max", "DJANGO_SETTINGS_MODULE": "vsp.settings"}  # fmt: skip
+    script = "import django; django.setup(); from analysis import services; print(services.dispatch())"
+    result = subprocess.run([sys.executable, "-c", script], env=down, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "0", result.stderr[-2000:]
+    assert "not sent to the job queue" in result.stderr
+    analysis.refresh_from_db()
+    assert (analysis.status, analysis.sent_at) == (Status.PENDING, None)
 
-    assert services.sweep() == 0  # not late yet: its message may still be on the way
+    assert services.dispatch() == 1  # the broker is back
+    assert queued_ids() == [analysis.pk]
+    # That message is lost (a broker restarted without its data): once it is late, it is sent again.
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    assert services.dispatch() == 0
     late = timezone.now() - timedelta(seconds=settings.AI_SWEEP_GRACE + 1)
-    AlarmLlmAnalysis.objects.filter(pk=analysis.pk).update(due_at=late)  # as if that long had passed
-    assert services.sweep() == 1
-    assert broker_queue_length() == 1
+    AlarmLlmAnalysis.objects.filter(pk=analysis.pk).update(sent_at=late, due_at=late)  # as if that long had passed
+    assert services.dispatch() == 1
+    assert queued_ids() == [analysis.pk]
     assert services.run(analysis.pk).status == "done"
-    assert services.sweep(timezone.now() + timedelta(hours=1)) == 0  # done: never sent again
+    assert services.dispatch(timezone.now() + timedelta(hours=1)) == 0  # done: never sent again
 
 
 # --- what the verdict does ------------------------------------------------------------------

@@ -41,7 +41,13 @@ def model() -> Iterator[FakeModel]:
 
 
 def analysis_env(model: FakeModel, **more: str) -> dict[str, str]:
-    return {"AI_MODEL_NAME": "qwen-vl-max", "AI_MODEL_URL": model.url, "AI_MODEL_RATE": "1000/s", **more}
+    return {
+        "AI_MODEL_NAME": "qwen-vl-max",
+        "AI_MODEL_URL": model.url,
+        "AI_MODEL_RATE": "1000/s",
+        "AI_DISPATCH_INTERVAL": "1",
+        **more,
+    }
 
 
 async def next_frame(socket: websockets.ClientConnection, wanted: str) -> dict[str, object]:
@@ -58,7 +64,8 @@ async def test_a_reported_alarm_is_analysed_by_a_worker_and_both_socket_paths_he
     token = (await sync_to_async(issue_tokens)(user)).access_token
     snapshot = model.url.removesuffix("/v1") + "/snapshot.jpg"
     env = analysis_env(model)
-    with job_processes(tmp_path, "worker", extra_env=env), run_server(env) as base_url:
+    # The report writes the request; the scheduler's dispatch sends it; a worker runs it.
+    with job_processes(tmp_path, "worker", "scheduler", extra_env=env), run_server(env) as base_url:
         ws = base_url.replace("http://", "ws://")
         async with (
             websockets.connect(f"{ws}/ws/alerts?token={token}", open_timeout=10) as native,
@@ -91,17 +98,19 @@ def test_a_worker_killed_mid_job_leaves_the_job_to_another_which_stores_one_resu
     env = analysis_env(model, AI_MODEL_TIMEOUT="30")
     with job_processes(tmp_path, "worker", extra_env=env) as (first,):
         analysis = services.request(alarm, requested_by="boss")  # committed at once: its job is sent
-        assert services.enqueue(analysis.pk)  # and sent twice, as a sweep might: the copy finds it claimed
+        assert services.enqueue(analysis.pk)  # and sent twice, as a dispatch might: the copy finds it claimed
         assert model.received.wait(30), "no worker asked the model"
         assert wait_for(lambda: AlarmLlmAnalysis.objects.get(pk=analysis.pk).status == Status.RUNNING, 10)
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(10)
     assert AlarmLlmAnalysis.objects.get(pk=analysis.pk).status == Status.RUNNING  # nobody finished it
 
-    # The dead run's lease runs out (AI_MODEL_TIMEOUT + 30 s; here moved back instead of waited for).
-    AlarmLlmAnalysis.objects.filter(pk=analysis.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
-    with job_processes(tmp_path, "worker", "scheduler", extra_env={**env, "AI_SWEEP_INTERVAL": "1"}):
-        # The scheduler's sweep sends it again, and the new worker runs it.
+    # The dead run's lease runs out (AI_MODEL_TIMEOUT + 30 s), and its message is as old as the grace
+    # before a message is sent again: here moved back instead of waited for.
+    long_ago = timezone.now() - timedelta(seconds=61)
+    AlarmLlmAnalysis.objects.filter(pk=analysis.pk).update(lease_until=long_ago, sent_at=long_ago)
+    with job_processes(tmp_path, "worker", "scheduler", extra_env=env):
+        # The scheduler's dispatch sends it again, and the new worker runs it.
         finished = wait_for(lambda: AlarmLlmAnalysis.objects.get(pk=analysis.pk).status == Status.DONE, 60)
     assert finished, "the job was not run again"
     stored = AlarmLlmAnalysis.objects.get(pk=analysis.pk)
