@@ -41,6 +41,7 @@ from analysis import client, parsing, prompts
 from analysis.models import AlarmLlmAnalysis, AnalysisRule, Verdict
 from vsp import ratelimit
 from vsp.compat.dicts import LABELS
+from vsp.db import Insert
 from vsp.publish import announce
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ _ANALYSABLE = (SnapshotStatus.STORED, SnapshotStatus.PENDING, SnapshotStatus.EXT
 _EARLY = timedelta(seconds=0.5)
 _MAX_IMAGE_BYTES = 10 * 1024 * 1024
 _RULES_TTL = 10.0
+_insert_request = Insert(AlarmLlmAnalysis)
 
 
 class NotAnalysable(Exception):
@@ -108,14 +110,16 @@ def request(alarm: AlarmEvent, *, requested_by: str, send: bool = False) -> Alar
         raise NotAnalysable("analysis is off: AI_MODEL_NAME is not set")
     if alarm.snapshot_status not in _ANALYSABLE:
         raise NotAnalysable(f"alarm {alarm.alarm_id} has no snapshot to analyse")
-    analysis = AlarmLlmAnalysis.objects.create(
+    now = timezone.now()
+    analysis = AlarmLlmAnalysis(
         alarm=alarm,
         model_name=settings.AI_MODEL_NAME,
         prompt_version=prompts.template_for(alarm.alarm_type).version,
         requested_by=requested_by,
-        due_at=timezone.now(),
-        sent_at=timezone.now() if send else None,
+        due_at=now,
+        sent_at=now if send else None,
     )
+    _insert_request(analysis)  # on the report's path: the statement built once
     if send:
         transaction.on_commit(functools.partial(enqueue, analysis.pk))
     return analysis

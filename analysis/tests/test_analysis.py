@@ -471,3 +471,23 @@ def test_with_analysis_off_nothing_is_requested(settings: Any) -> None:
     payload = report_payload(alarm_id="OFF-1")
     assert Client().post(REPORT, data=json.dumps(payload), content_type="application/json").status_code == 200
     assert not AlarmLlmAnalysis.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_prompt_carries_the_types_question_the_site_and_the_language(model: FakeModel, settings: Any) -> None:
+    settings.AI_SITE_CONTEXT, settings.AI_MODEL_LANGUAGE = "A logistics park.", "en"
+    AnalysisRule.objects.create(alarm_type="smoke", site_context="A chemical plant; smoking is banned.")
+    services.run(requested(external_alarm(model, alarm_type="smoke", alarm_level=1, scene_id="tank-3")).pk)
+    services.run(requested(external_alarm(model, alarm_type="fire")).pk)
+
+    smoke, fire = (seen.body["messages"] for seen in model.seen)
+    assert smoke[0]["content"].startswith("[prompt smoke-v1]")
+    assert smoke[0]["content"].endswith("Write description in English.")
+    question = smoke[1]["content"][0]["text"]
+    assert "Alarm type: smoke (烟雾)." in question
+    assert "Level reported by the box: 1" in question
+    assert "scene tank-3" in question
+    assert "A chemical plant; smoking is banned." in question
+    assert "Steam, fog, dust" in question
+    assert "A logistics park." in fire[1]["content"][0]["text"]  # no rule of its own: the site's sentence
+    assert [seen.prompt_version for seen in model.seen] == ["smoke-v1", "fire-v1"]
