@@ -518,6 +518,9 @@ LOGGING = {
         "celery.beat": {"level": "WARNING"},
         "celery.worker.strategy": {"level": "WARNING"},
         "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.request": {"level": "WARNING"},  # a periodic job dropped for being late, at INFO
+        # The model's client (openai, on httpx) logs every call at INFO; analyses log their own failures.
+        "httpx": {"level": "WARNING"},
     },
 }
 
