@@ -8,6 +8,10 @@ handled) so that they arrive while the page is open, and saves 1366x768 PNGs of 
 admin alarm list, an alarm's change page and the API docs. Meant for `make run` (DEBUG on, so ingest
 needs no device key); the alarm ids are new on every run.
 
+With ``--model-port P`` it also plays the LLM on 127.0.0.1:P (the tests' OpenAI-compatible fake), so a
+service started with ``AI_MODEL_NAME=qwen-vl-max AI_MODEL_URL=http://127.0.0.1:P/v1`` analyses the
+snapshots: the live page then shows the verdicts, and one more PNG shows the analysis in admin.
+
 Playwright drives Debian's chromium (`apt-get install chromium`); it never downloads a browser.
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import io
 import json
 import shutil
@@ -52,7 +57,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out_dir", nargs="?", default="docs/screenshots", help="where the PNGs go (%(default)s)")
     parser.add_argument("--username", default="admin", help="staff login (%(default)s, the demo account)")
     parser.add_argument("--password", default="admin123", help="its password (%(default)s)")
+    parser.add_argument("--model-port", type=int, help="play the LLM on this port (see above)")
     args = parser.parse_args(argv)
+    with contextlib.ExitStack() as stack:
+        if args.model_port:
+            from analysis.tests.fake_model import fake_model
+
+            model = stack.enter_context(fake_model(args.model_port))
+            model.opinion = OPINION
+        return take(args, analysed=bool(args.model_port))
+
+
+# What the played model says of every snapshot: the figure the box drew is real, in its box.
+OPINION = {
+    "verdict": "REAL",
+    "confidence": 0.91,
+    "description": "画面中一名人员位于围栏内侧的警戒区域，未见授权标识，需现场核实。",
+    "risk_level": 1,
+    "objects": [{"label": "person", "box": [430, 168, 510, 356], "confidence": 0.95}],
+}
+
+
+def take(args: argparse.Namespace, *, analysed: bool) -> int:
     base = args.base_url.rstrip("/")
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -85,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
             page.wait_for_function(
                 "n => document.querySelectorAll('#live-rows .snapshot img').length >= n", arg=2, timeout=15_000
             )
+            if analysed:
+                expect(page.locator(f"tr[data-alarm-id='{featured['intrusion']}'] .verdict")).to_contain_text(
+                    "真实告警", timeout=30_000
+                )
             wait_for_images(page)
             shoot(page, out / "live.png")
 
@@ -98,6 +128,15 @@ def main(argv: list[str] | None = None) -> int:
             expect(page.locator("#content")).to_contain_text(featured["change"])
             wait_for_images(page)
             shoot(page, out / "admin-alarm-change.png")
+
+            if analysed:
+                page.goto(f"{base}/admin/alarms/alarmevent/{featured['intrusion']}/change/")
+                opinion = page.locator(".field-second_opinion")
+                expect(opinion.locator("svg rect")).to_have_count(1, timeout=10_000)
+                opinion.scroll_into_view_if_needed()
+                page.evaluate("window.scrollBy(0, -60)")
+                wait_for_images(page)
+                shoot(page, out / "admin-alarm-analysis.png")
 
             page.goto(f"{base}/docs")
             expect(page.locator(".swagger-ui .opblock").first).to_be_visible(timeout=15_000)
@@ -151,7 +190,7 @@ def post_alarms(base: str, run: str, username: str, password: str) -> dict[str, 
         {"handle_status": "HANDLING", "remark": "Shift lead notified; worker sent for a helmet."},
         headers={"Authorization": f"Token {token}"},
     )
-    return {"all": [body["alarm_id"] for body in reports], "change": helmet}
+    return {"all": [body["alarm_id"] for body in reports], "change": helmet, "intrusion": reports[3]["alarm_id"]}
 
 
 def report(

@@ -186,9 +186,9 @@ def _handler(model: FakeModel) -> type[BaseHTTPRequestHandler]:
 
 
 @contextlib.contextmanager
-def fake_model() -> Iterator[FakeModel]:
+def fake_model(port: int = 0) -> Iterator[FakeModel]:
     model = FakeModel()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(model))
+    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(model))
     server.daemon_threads = True
     model.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
