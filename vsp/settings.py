@@ -300,9 +300,11 @@ AI_MAX_ATTEMPTS = env_int("AI_MAX_ATTEMPTS", 5, minimum=1, maximum=20)
 AI_RETRY_BASE = env_int("AI_RETRY_BASE", 5, minimum=1, maximum=600)
 AI_RETRY_CAP = env_int("AI_RETRY_CAP", 300, minimum=1, maximum=3600)
 # How often the dispatch job sends the requests (reports only write them), and how late a sent one
-# must be before it is sent again (its message lost at the broker, its worker dead).
+# must be before it is sent again (its message lost at the broker, its worker dead). Longer than a
+# storm's queue takes to drain, or every waiting request would be queued again behind itself; the
+# copies are harmless (the first run claims the row) but cost the queue.
 AI_DISPATCH_INTERVAL = env_int("AI_DISPATCH_INTERVAL", 1, minimum=1)
-AI_SWEEP_GRACE = env_int("AI_SWEEP_GRACE", 60, minimum=1)
+AI_SWEEP_GRACE = env_int("AI_SWEEP_GRACE", 300, minimum=1)
 
 # Password guessing (staff mistype; scripts do not stop). Attempts are counted per account from one
 # address, per address, and per account from everywhere. The account's own ceiling is looser, so

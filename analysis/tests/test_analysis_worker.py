@@ -107,7 +107,7 @@ def test_a_worker_killed_mid_job_leaves_the_job_to_another_which_stores_one_resu
 
     # The dead run's lease runs out (AI_MODEL_TIMEOUT + 30 s), and its message is as old as the grace
     # before a message is sent again: here moved back instead of waited for.
-    long_ago = timezone.now() - timedelta(seconds=61)
+    long_ago = timezone.now() - timedelta(seconds=settings.AI_SWEEP_GRACE + 1)
     AlarmLlmAnalysis.objects.filter(pk=analysis.pk).update(lease_until=long_ago, sent_at=long_ago)
     with job_processes(tmp_path, "worker", "scheduler", extra_env=env):
         # The scheduler's dispatch sends it again, and the new worker runs it.
