@@ -25,7 +25,6 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -415,6 +414,8 @@ def _kind(name: str) -> str:
 
 def _fetch(url: str) -> tuple[bytes, str]:
     """An edge's snapshot link, read by this worker (the model may not reach the site's network)."""
+    import httpx  # here, in the worker: web and ws processes never need it (20 MB)
+
     try:
         with httpx.stream("GET", url, timeout=10.0, follow_redirects=True) as response:
             response.raise_for_status()
