@@ -8,7 +8,6 @@ extends that admin rather than alarms knowing about analyses.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -24,8 +23,8 @@ from alarms.admin import AlarmEventAdmin
 from alarms.models import AlarmEvent, AlarmLevel
 from alarms.snapshots import snapshot_link
 from analysis import agreement, services
+from analysis.api import AgreementQuery
 from analysis.models import AlarmLlmAnalysis, AnalysisRule
-from vsp.times import TimeFormatError, parse_query_time
 
 _HISTORY = 20
 _VERDICT_COLOURS = {"REAL": "#ba2121", "FALSE_ALARM": "#417690", "UNCERTAIN": "#a26d00"}
@@ -199,24 +198,17 @@ class AlarmLlmAnalysisAdmin(_MayAnalyze, admin.ModelAdmin):
     def agreement_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
             return HttpResponse(status=403)
-        now, errors = timezone.now(), []
-        bounds = {}
-        for name, default in (("start", now - timedelta(days=30)), ("end", now)):
-            text = request.GET.get(name, "").strip()
-            try:
-                bounds[name] = parse_query_time(text, name) if text else default  # type: ignore[arg-type]
-            except TimeFormatError as exc:
-                errors.append(f"{name}: {exc}")
-                bounds[name] = default
-        by = request.GET.get("by", "type")
-        if by not in agreement.GROUPINGS:
-            errors.append(f"by: one of {', '.join(agreement.GROUPINGS)}")
-            by = "type"
+        # The API's parameters and defaults, grouped by type unless asked otherwise.
+        query = AgreementQuery(data={"by": "type", **request.GET.dict()})
+        errors = (
+            [] if query.is_valid() else [f"{name}: {' '.join(map(str, said))}" for name, said in query.errors.items()]
+        )
+        if errors:
+            query = AgreementQuery(data={"by": "type"})
+            query.is_valid(raise_exception=True)
+        values = query.validated_data
         result = agreement.agreement(
-            start=bounds["start"],
-            end=bounds["end"],
-            by=by,
-            system_handler=services.SYSTEM_HANDLER,
+            start=values["start"], end=values["end"], by=values["by"], system_handler=services.SYSTEM_HANDLER
         )
         context = {
             **self.admin_site.each_context(request),
@@ -224,9 +216,9 @@ class AlarmLlmAnalysisAdmin(_MayAnalyze, admin.ModelAdmin):
             "opts": self.model._meta,
             "result": result,
             "groupings": list(agreement.GROUPINGS),
-            "by": by,
-            "start": timezone.localtime(bounds["start"]).strftime("%Y-%m-%d %H:%M:%S"),
-            "end": timezone.localtime(bounds["end"]).strftime("%Y-%m-%d %H:%M:%S"),
+            "by": values["by"],
+            "start": timezone.localtime(values["start"]).strftime("%Y-%m-%d %H:%M:%S"),
+            "end": timezone.localtime(values["end"]).strftime("%Y-%m-%d %H:%M:%S"),
             "errors": errors,
             "verdicts": ["REAL", "FALSE_ALARM", "UNCERTAIN"],
             "changelist": reverse("admin:analysis_alarmllmanalysis_changelist"),

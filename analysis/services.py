@@ -301,9 +301,10 @@ def _finish(analysis: AlarmLlmAnalysis, attempt: int, shown: dict[str, Any], ans
         analysis.error = ""
         analysis.finished_at = now
         analysis.lease_until = None
-        analysis.auto_ignored = _apply_policy(analysis)
+        handled = _apply_policy(analysis)
+        analysis.auto_ignored = handled is not None
         analysis.save()
-        _announce(analysis)
+        _announce(analysis, handled)
     return Outcome("done")
 
 
@@ -315,28 +316,31 @@ def _cost(answer: client.Answer) -> Decimal | None:
     return (Decimal(spent) / 1_000_000).quantize(Decimal("0.000001"))
 
 
-def _apply_policy(analysis: AlarmLlmAnalysis) -> bool:
-    """Mark the alarm IGNORED if its rule says so, the model is sure enough, and no human has handled it."""
+def _apply_policy(analysis: AlarmLlmAnalysis) -> AlarmEvent | None:
+    """Mark the alarm IGNORED if its rule says so, the model is sure enough, and no human has handled it.
+
+    Returns the alarm so handled (as ``handle_alarm`` leaves it), or None.
+    """
     rule = rule_for(analysis.alarm.alarm_type)
     if rule is None or not rule.auto_ignore or analysis.verdict != Verdict.FALSE_ALARM or analysis.parse_error:
-        return False
+        return None
     if analysis.confidence is None or analysis.confidence < rule.auto_ignore_confidence:
-        return False
+        return None
     alarm = AlarmEvent.objects.select_for_update().get(pk=analysis.alarm_id)  # staff handling waits, or won
     if alarm.handle_status != HandleStatus.UNHANDLED or AlarmHandleLog.objects.filter(alarm=alarm).exists():
-        return False  # a human has had a say, even one who reopened it
+        return None  # a human has had a say, even one who reopened it
     remark = (
         f"大模型复判为误报（置信度 {analysis.confidence:.2f}，{analysis.model_name}，{analysis.prompt_version}），"
         "按规则自动标记"
     )
-    handle_alarm(alarm.pk, handle_status=HandleStatus.IGNORED, actor=Actor(SYSTEM_HANDLER), remark=remark)
-    return True
+    return handle_alarm(alarm.pk, handle_status=HandleStatus.IGNORED, actor=Actor(SYSTEM_HANDLER), remark=remark)
 
 
-def _announce(analysis: AlarmLlmAnalysis) -> None:
+def _announce(analysis: AlarmLlmAnalysis, alarm: AlarmEvent | None = None) -> None:
+    """``alarm.analyzed``, with the alarm as it is now (read, unless the caller holds it so)."""
     from analysis.serializers import compat_analysis
 
-    alarm = AlarmEvent.objects.with_device_name().get(pk=analysis.alarm_id)
+    alarm = alarm or AlarmEvent.objects.with_device_name().get(pk=analysis.alarm_id)
     announce(ALARM_ANALYZED, {**alarm_data(alarm), "analysis": compat_analysis(analysis)})
 
 
@@ -419,11 +423,12 @@ def _fetch(url: str) -> tuple[bytes, str]:
     try:
         with httpx.stream("GET", url, timeout=10.0, follow_redirects=True) as response:
             response.raise_for_status()
-            data = b""
+            read = bytearray()
             for chunk in response.iter_bytes():
-                data += chunk
-                if len(data) > _MAX_IMAGE_BYTES:
+                read += chunk
+                if len(read) > _MAX_IMAGE_BYTES:
                     break
+            data = bytes(read)
             kind = response.headers.get("content-type", "").split(";")[0].strip()
     except httpx.HTTPStatusError as exc:
         if exc.response.status_code in (404, 410):

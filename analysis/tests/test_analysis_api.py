@@ -15,6 +15,7 @@ from alarms.tests.factories import make_alarm
 from analysis import services
 from analysis.models import AlarmLlmAnalysis, AnalysisRule
 from conftest import make_user
+from vsp.tests import test_compat_alarms as compat_alarms
 from vsp.tests.compat_client import Frontend
 
 Status = AlarmLlmAnalysis.Status
@@ -81,12 +82,8 @@ def test_reading_and_requesting_need_their_permissions(analysis_on: None) -> Non
 # --- compat ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def frontend() -> Frontend:
-    make_user("boss", superuser=True)
-    tab = Frontend()
-    tab.login("boss")
-    return tab
+# The compat tests' frontend tab, logged in as a superuser.
+frontend = compat_alarms.frontend
 
 
 def test_compat_analyze_takes_an_alarm_id_and_get_shows_the_analysis(frontend: Frontend, analysis_on: None) -> None:
