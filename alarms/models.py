@@ -94,6 +94,9 @@ class AlarmEvent(models.Model):
     handle_remark = models.TextField(blank=True)
     handle_time = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=8, choices=AlarmSource.choices, default=AlarmSource.EDGE)
+    # A second opinion (analysis/) wanted at report time and not yet turned into its analysis row: the
+    # request rides in the report's own INSERT, so that asking for it costs the report no statement.
+    analysis_requested = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -120,6 +123,8 @@ class AlarmEvent(models.Model):
             # The native list sorted by handling time (the latest handled first): read off this index,
             # not by sorting every alarm (1.0 s on a million).
             models.Index(fields=["handle_time"], name="alarm_handled_idx"),
+            # The analysis dispatch finds the requests the reports carried, oldest first.
+            models.Index(fields=["analysis_requested", "created_at"], name="alarm_analysis_wanted_idx"),
         ]
         permissions = [
             ("handle_alarmevent", "Can handle alarms"),

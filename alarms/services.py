@@ -190,6 +190,7 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
         if image is not None:
             alarm.snapshot_url = snapshots.snapshot_key(alarm, image.extension)
         with transaction.atomic():
+            signals.alarm_reporting.send(AlarmEvent, alarm=alarm)
             try:
                 insert_alarm(alarm)
             except IntegrityError as exc:
@@ -213,7 +214,6 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
                     # runs after commit, and the event after it carries the stored snapshot.
                     PendingSnapshot.objects.create(alarm=alarm, data=image.data, attempts=0)
                     transaction.on_commit(functools.partial(_store_then_announce, alarm, image.data), robust=True)
-                signals.alarm_reported.send(AlarmEvent, alarm=alarm)
                 # Last, so that the counts' rows, which every report of the hour shares, stay locked briefly.
                 counts.change(None, counts.Counted.of(alarm))
         if not created:

@@ -1,11 +1,13 @@
 """Signals other apps listen to, so that alarms imports none of them.
 
-``alarm_reported`` is sent inside the transaction that stores a newly reported alarm (not a repeat),
-with ``alarm`` as stored: what a receiver writes commits or rolls back with the alarm.
+``alarm_reporting`` is sent inside the transaction of a report, just before its new alarm is
+inserted, with ``alarm`` as it is about to be stored. A receiver may set the alarm's fields that are
+its to set (``analysis_requested``): they are written by the report's one INSERT, and commit or roll
+back with the alarm. If the alarm proves to be stored already, nothing of it is written.
 """
 
 from __future__ import annotations
 
 from django.dispatch import Signal
 
-alarm_reported = Signal()
+alarm_reporting = Signal()

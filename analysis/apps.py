@@ -8,10 +8,10 @@ class AnalysisConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
-        from alarms.signals import alarm_reported
+        from alarms.signals import alarm_reporting
         from analysis import checks, services  # noqa: F401  (checks registers itself)
         from analysis.models import AnalysisRule
 
-        alarm_reported.connect(services.on_alarm_reported, dispatch_uid="analysis.request")
+        alarm_reporting.connect(services.on_alarm_reporting, dispatch_uid="analysis.request")
         post_save.connect(services.forget_rules, sender=AnalysisRule, dispatch_uid="analysis.rules-saved")
         post_delete.connect(services.forget_rules, sender=AnalysisRule, dispatch_uid="analysis.rules-deleted")

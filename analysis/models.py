@@ -16,9 +16,11 @@ class Verdict(models.TextChoices):
 class AlarmLlmAnalysis(models.Model):
     """A multimodal LLM's second opinion on one alarm's snapshot, and the job that asks for it.
 
-    The row is the job's request: it commits with what asked for it (the alarm's report, a staff
-    request), so no job is lost when the broker is down; ``due_at`` says when it should run, and
-    ``sent_at`` when its message was sent (analysis.services.dispatch sends what is not, or is late).
+    The row is the job's request. A staff request commits it with the staff action; a report commits
+    its request in the alarm row itself (``AlarmEvent.analysis_requested``), which the dispatch job
+    turns into this row. So no job is lost when the broker is down. ``due_at`` says when it should
+    run, and ``sent_at`` when its message was sent (analysis.services.dispatch sends what is not, or
+    is late).
     """
 
     class Status(models.TextChoices):

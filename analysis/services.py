@@ -1,12 +1,14 @@
 """The second opinion: which alarms get one, the job that asks the model, and what its verdict does.
 
-A request is a row (``AlarmLlmAnalysis``, PENDING) written in the transaction of what asked for it:
-the alarm's report, or a staff request. Nothing else happens on the report's path: the dispatch job,
-which the scheduler runs every AI_DISPATCH_INTERVAL seconds, sends the job messages of new rows, and
-sends again those whose message is late (the broker was down, a worker died with the job). A staff
-request is sent at once, after its commit. A message delivered twice is harmless: a run starts only
-by claiming the row with one conditional UPDATE and writes its result only while its claim still
-holds, so each analysis ends with one stored result.
+A report asks for one by setting its alarm's ``analysis_requested`` in the report's own INSERT, when
+the rules want it: the request commits with the alarm and costs the report no statement. The dispatch
+job, which the scheduler runs every AI_DISPATCH_INTERVAL seconds, turns those requests into analysis
+rows (``AlarmLlmAnalysis``, PENDING) and clears the flags in one transaction, then sends the job
+messages of rows not sent yet, and sends again those whose message is late (the broker was down, a
+worker died with the job). A staff request writes its row in its own transaction and is sent at
+once, after its commit. A message delivered twice is harmless: a run starts only by claiming the row
+with one conditional UPDATE and writes its result only while its claim still holds, so each analysis
+ends with one stored result.
 
 The verdict never changes a staff decision. A rule may let a confident FALSE_ALARM mark an alarm
 nobody has handled yet as IGNORED; the handling log says the system did it.
@@ -40,7 +42,6 @@ from analysis import client, parsing, prompts
 from analysis.models import AlarmLlmAnalysis, AnalysisRule, Verdict
 from vsp import ratelimit
 from vsp.compat.dicts import LABELS
-from vsp.db import Insert
 from vsp.publish import announce
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,6 @@ _ANALYSABLE = (SnapshotStatus.STORED, SnapshotStatus.PENDING, SnapshotStatus.EXT
 _EARLY = timedelta(seconds=0.5)
 _MAX_IMAGE_BYTES = 10 * 1024 * 1024
 _RULES_TTL = 10.0
-_insert_request = Insert(AlarmLlmAnalysis)
 
 
 class NotAnalysable(Exception):
@@ -96,21 +96,14 @@ def wanted(alarm: AlarmEvent) -> bool:
     return rule is None or rule.covers(alarm.alarm_level)
 
 
-def on_alarm_reported(sender: Any, alarm: AlarmEvent, **kwargs: Any) -> None:
-    """``alarms.signals.alarm_reported``: in the report's transaction, request the analysis."""
+def on_alarm_reporting(sender: Any, alarm: AlarmEvent, **kwargs: Any) -> None:
+    """``alarms.signals.alarm_reporting``: the alarm about to be stored carries its request, if wanted."""
     if wanted(alarm):
-        request(alarm, requested_by="auto")
+        alarm.analysis_requested = True
 
 
-def request(alarm: AlarmEvent, *, requested_by: str, send: bool = False) -> AlarmLlmAnalysis:
-    """Write an analysis request in the current transaction; the dispatch job sends it, or (``send``)
-    this process once the transaction commits."""
-    if not enabled():
-        raise NotAnalysable("analysis is off: AI_MODEL_NAME is not set")
-    if alarm.snapshot_status not in _ANALYSABLE:
-        raise NotAnalysable(f"alarm {alarm.alarm_id} has no snapshot to analyse")
-    now = timezone.now()
-    analysis = AlarmLlmAnalysis(
+def _new_request(alarm: AlarmEvent, *, requested_by: str, now: datetime, send: bool = False) -> AlarmLlmAnalysis:
+    return AlarmLlmAnalysis(
         alarm=alarm,
         model_name=settings.AI_MODEL_NAME,
         prompt_version=prompts.template_for(alarm.alarm_type).version,
@@ -118,10 +111,58 @@ def request(alarm: AlarmEvent, *, requested_by: str, send: bool = False) -> Alar
         due_at=now,
         sent_at=now if send else None,
     )
-    _insert_request(analysis)  # on the report's path: the statement built once
+
+
+def request(alarm: AlarmEvent, *, requested_by: str, send: bool = False) -> AlarmLlmAnalysis:
+    """Write an analysis request in the current transaction; the dispatch job sends it, or (``send``)
+    this process once the transaction commits. A request the alarm carried is taken over by this one."""
+    if not enabled():
+        raise NotAnalysable("analysis is off: AI_MODEL_NAME is not set")
+    if alarm.snapshot_status not in _ANALYSABLE:
+        raise NotAnalysable(f"alarm {alarm.alarm_id} has no snapshot to analyse")
+    analysis = _new_request(alarm, requested_by=requested_by, now=timezone.now(), send=send)
+    analysis.save()
+    if alarm.analysis_requested:
+        AlarmEvent.objects.filter(pk=alarm.pk).update(analysis_requested=False)
+        alarm.analysis_requested = False
     if send:
         transaction.on_commit(functools.partial(enqueue, analysis.pk))
     return analysis
+
+
+def carried(alarm: AlarmEvent) -> AlarmLlmAnalysis:
+    """The request a reported alarm carries, as the PENDING analysis it will become (not stored)."""
+    analysis = _new_request(alarm, requested_by="auto", now=alarm.created_at)
+    analysis.created_at = alarm.created_at
+    return analysis
+
+
+def take_requests(now: datetime | None = None, *, limit: int = 500) -> int:
+    """Turn the requests reported alarms carry into analysis rows, oldest first; how many.
+
+    One transaction writes the rows and clears the flags. The alarms are locked meanwhile, skipping
+    those another dispatch (or a staff request) holds, so no request becomes two rows.
+    """
+    if not enabled():
+        return 0  # requests left from when it was on wait for it to be on again
+    now = now or timezone.now()
+    with transaction.atomic():
+        alarms = list(
+            AlarmEvent.objects.filter(analysis_requested=True)
+            .order_by("created_at")
+            .only("alarm_id", "alarm_type", "alarm_level", "snapshot_status", "created_at")
+            .select_for_update(skip_locked=True)[:limit]
+        )
+        if not alarms:
+            return 0
+        rows = [
+            _new_request(alarm, requested_by="auto", now=min(alarm.created_at, now))
+            for alarm in alarms
+            if alarm.snapshot_status in _ANALYSABLE  # the snapshot may be gone since
+        ]
+        AlarmLlmAnalysis.objects.bulk_create(rows)
+        AlarmEvent.objects.filter(pk__in=[alarm.pk for alarm in alarms]).update(analysis_requested=False)
+    return len(rows)
 
 
 def request_by_staff(alarm_id: str, *, name: str) -> tuple[AlarmLlmAnalysis, bool]:
@@ -175,10 +216,12 @@ def enqueue(analysis_id: int, *, countdown: float | None = None) -> bool:
 def dispatch(now: datetime | None = None, *, limit: int = 500) -> int:
     """Send the messages of new requests, and again those of requests whose message is late.
 
-    Late: waiting AI_SWEEP_GRACE seconds past both its due time and its last send (lost at the
-    broker), or running past its lease (its worker died) with no message sent since.
+    First the requests the reports carried become rows (``take_requests``). Late: waiting
+    AI_SWEEP_GRACE seconds past both its due time and its last send (lost at the broker), or running
+    past its lease (its worker died) with no message sent since.
     """
     now = now or timezone.now()
+    take_requests(now, limit=limit)
     late = now - timedelta(seconds=settings.AI_SWEEP_GRACE)
     unsent = Q(status=Status.PENDING, sent_at__isnull=True, due_at__lte=now)
     lost = Q(status=Status.PENDING, sent_at__lt=late, due_at__lt=late)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +17,9 @@ import pytest
 import redis
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.test import Client
+from django.db import connection
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from alarms import snapshots
@@ -62,6 +65,10 @@ def external_alarm(model: FakeModel, **fields: Any) -> AlarmEvent:
 
 def requested(alarm: AlarmEvent) -> AlarmLlmAnalysis:
     return services.request(alarm, requested_by="auto")
+
+
+def post_report(payload: dict[str, Any]) -> Any:
+    return Client().post(REPORT, data=json.dumps(payload), content_type="application/json")
 
 
 def due_now(analysis: AlarmLlmAnalysis) -> None:
@@ -333,24 +340,82 @@ needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="the broker is R
 
 @pytest.mark.django_db
 @needs_redis
-def test_a_reported_alarm_commits_its_request_and_the_dispatch_sends_it(model: FakeModel) -> None:
+def test_a_reported_alarm_carries_its_request_and_the_dispatch_makes_it_a_row_and_sends_it(
+    model: FakeModel,
+) -> None:
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-    payload = report_payload(alarm_id="R-1", snapshot_url=model.url.removesuffix("/v1") + "/snapshot.jpg")
-    response = Client().post(REPORT, data=json.dumps(payload), content_type="application/json")
-    assert response.status_code == 200
-    analysis = AlarmLlmAnalysis.objects.get(alarm_id="R-1")
+    snapshot = model.url.removesuffix("/v1") + "/snapshot.jpg"
+    payloads = [report_payload(alarm_id=f"R-{n}", snapshot_url=snapshot) for n in (0, 1, 2)]
+    assert post_report(payloads.pop(0)).status_code == 200  # the device's first report registers it
+    AlarmEvent.objects.filter(pk="R-0").delete()
+    services.rule_for("leave_post")  # the rules, read every few seconds, are read now
+    with CaptureQueriesContext(connection) as off, override_settings(AI_MODEL_NAME=""):
+        assert post_report(payloads[0]).status_code == 200
+    with CaptureQueriesContext(connection) as on:
+        assert post_report(payloads[1]).status_code == 200
+    # The request rides in the alarm's own INSERT: asking for it costs the report no statement.
+    assert len(on) == len(off)
+    assert not AlarmEvent.objects.get(pk="R-1").analysis_requested
+    assert AlarmEvent.objects.get(pk="R-2").analysis_requested
+    assert not AlarmLlmAnalysis.objects.exists()
+    assert broker_queue_length() == 0  # the report itself sends nothing to the broker
+    assert services.dispatch() == 1
+    analysis = AlarmLlmAnalysis.objects.get(alarm_id="R-2")
     assert (analysis.status, analysis.requested_by, analysis.prompt_version) == (
         Status.PENDING,
         "auto",
         "leave_post-v1",
     )
-    assert analysis.sent_at is None
-    assert broker_queue_length() == 0  # the report itself sends nothing to the broker
-
-    assert services.dispatch() == 1
+    assert analysis.sent_at is not None
+    assert not AlarmEvent.objects.get(pk="R-2").analysis_requested
     assert queued_ids() == [analysis.pk]
-    assert services.dispatch() == 0  # sent, and not late: not sent again
+    assert services.dispatch() == 0  # taken and sent, and not late: neither taken nor sent again
+    assert AlarmLlmAnalysis.objects.count() == 1
     assert services.run(analysis.pk).status == "done"
+
+
+@pytest.mark.django_db
+def test_a_carried_request_whose_snapshot_is_gone_becomes_no_row(model: FakeModel) -> None:
+    alarm = external_alarm(model)
+    AlarmEvent.objects.filter(pk=alarm.pk).update(analysis_requested=True, snapshot_status=SnapshotStatus.NONE)
+    assert services.take_requests() == 0
+    assert not AlarmEvent.objects.get(pk=alarm.pk).analysis_requested
+    assert not AlarmLlmAnalysis.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_staff_request_takes_over_the_request_an_alarm_carries(model: FakeModel) -> None:
+    alarm = external_alarm(model)
+    AlarmEvent.objects.filter(pk=alarm.pk).update(analysis_requested=True)
+    analysis, created = services.request_by_staff(alarm.pk, name="alice")
+    assert created
+    assert analysis.requested_by == "alice"
+    assert not AlarmEvent.objects.get(pk=alarm.pk).analysis_requested
+    assert services.take_requests() == 0
+    assert AlarmLlmAnalysis.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_dispatches_at_once_make_each_carried_request_one_row(model: FakeModel) -> None:
+    alarms = [external_alarm(model, alarm_id=f"C-{n}") for n in range(40)]
+    AlarmEvent.objects.filter(pk__in=[alarm.pk for alarm in alarms]).update(analysis_requested=True)
+    taken: list[int] = []
+
+    def take() -> None:
+        try:
+            taken.append(services.take_requests(limit=25))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=take) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    taken.append(services.take_requests(limit=25))  # what both skipped, if they overlapped
+    assert sum(taken) == 40
+    assert sorted(AlarmLlmAnalysis.objects.values_list("alarm_id", flat=True)) == sorted(a.pk for a in alarms)
+    assert not AlarmEvent.objects.filter(analysis_requested=True).exists()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -99,6 +99,21 @@ def test_compat_analyze_takes_an_alarm_id_and_get_shows_the_analysis(frontend: F
     assert shown["id"] == body["data"]["id"]
 
 
+def test_compat_get_shows_a_reported_alarms_request_waiting_before_the_dispatch_takes_it(
+    frontend: Frontend, analysis_on: None
+) -> None:
+    snapshot_alarm("C-2")
+    assert frontend.get("/aiot/alarm/event/get", {"alarmId": "C-2"}).json()["data"]["analysis"] is None
+    AlarmEvent.objects.filter(pk="C-2").update(analysis_requested=True)  # as a report sets it
+    shown = frontend.get("/aiot/alarm/event/get", {"alarmId": "C-2"}).json()["data"]["analysis"]
+    assert (shown["id"], shown["status"], shown["verdict"], shown["promptVersion"]) == (
+        None,
+        "PENDING",
+        None,
+        "intrusion-v1",
+    )
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [

@@ -46,7 +46,10 @@ class AlarmDetailCompatSerializer(AlarmCompatSerializer):
     get_ext_data = AlarmDetailSerializer.get_ext_data
 
     def get_analysis(self, alarm: Any) -> dict[str, Any] | None:
-        return compat_analysis(alarm.analyses.order_by("-created_at", "-id").first())
+        analysis = alarm.analyses.order_by("-created_at", "-id").first()
+        if analysis is None and alarm.analysis_requested:
+            analysis = analysis_services.carried(alarm)  # the dispatch has not turned it into a row yet
+        return compat_analysis(analysis)
 
 
 # Compat query parameter → AlarmEventFilterSet parameter.
