@@ -165,6 +165,7 @@ class Publisher:
             client = self.client()
             client.publish(self._channel, encode(message))
         except Exception as exc:  # a broken or slow Redis must never fail the write that caused the event
+            now = time.monotonic()  # the back-off counts from the failure, not from the attempt a timeout made long
             self._retry_at = now + settings.EVENT_PUBLISH_RETRY_AFTER
             self._failed(now, f"{type(exc).__name__}: {exc}")
             return False
