@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import resource
 import sys
 import time
@@ -32,6 +33,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import uvloop
 from common import (
     ALARM_TYPES,
     HEADERS,
@@ -66,6 +68,12 @@ CLOSE_TIMEOUT_S = 2.0
 CLOSE_BUDGET_S = 10.0
 # How often the drain checks whether everything has arrived.
 DRAIN_POLL_S = 0.05
+# The three fields a delivery is read by, found in the frame's text rather than by decoding all of it:
+# at 20,000 frames/s the full decode was a tenth of the client's CPU, taken from the servers it shares
+# the machine with. Either stack's JSON spacing is accepted.
+FRAME_TYPE = re.compile(r'^\{\s*"type":\s*"([^"]*)"')
+FRAME_ALARM_ID = re.compile(r'"alarmId":\s*"([^"\\]*)"')
+FRAME_CREATE_TIME = re.compile(r'"createTime":\s*(\d+)[,}]')
 
 
 # ---------------------------------------------------------------------------
@@ -219,14 +227,10 @@ class Deliveries:
         if isinstance(message, bytes) or self.prefix not in message:
             self.other_frames += 1
             return
-        try:
-            frame = json.loads(message)
-        except ValueError:
-            self.other_frames += 1
-            return
-        data = frame.get("data") if isinstance(frame, dict) and frame.get("type") == ALARM_CREATED else None
-        alarm_id = data.get("alarmId") if isinstance(data, dict) else None
-        if not isinstance(alarm_id, str) or not alarm_id.startswith(self.prefix):
+        kind = FRAME_TYPE.match(message)
+        found = FRAME_ALARM_ID.search(message) if kind is not None and kind[1] == ALARM_CREATED else None
+        alarm_id = found[1] if found is not None else None
+        if alarm_id is None or not alarm_id.startswith(self.prefix):
             self.other_frames += 1
             return
         index_text, _, sent_text = alarm_id[len(self.prefix) :].partition("-")
@@ -246,9 +250,9 @@ class Deliveries:
         self.delivered_acked += self.acked[index]
         self.per_report[index] += 1
         self.latencies_ms.append(received_ms - sent_ms)
-        create_time = data.get("createTime") if isinstance(data, dict) else None
-        if type(create_time) is int:
-            self.after_create_ms.append(received_ms - create_time)
+        create_time = FRAME_CREATE_TIME.search(message)
+        if create_time is not None:
+            self.after_create_ms.append(received_ms - int(create_time[1]))
 
 
 @dataclass
@@ -449,6 +453,7 @@ def result_dict(bench: FanoutBench, file_limit: int) -> dict[str, Any]:
     sockets, reports, deliveries = bench.sockets, bench.report_stats, bench.deliveries
     expected = bench.expected()
     connected = sockets.connected
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     acked = [count for count, ok in zip(deliveries.per_report, deliveries.acked, strict=True) if ok]
     return {
         "url": args.url,
@@ -494,7 +499,9 @@ def result_dict(bench: FanoutBench, file_limit: int) -> dict[str, Any]:
             :MAX_ERROR_SAMPLES
         ],
         "file_limit": file_limit,
-        "client_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "client_max_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        # CPU seconds this process took: on a shared machine, what the servers could not have.
+        "client_cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
         "stopped_early": bench.stopped_early,
     }
 
@@ -520,6 +527,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         f"delivery latency ms (send → receive): {percentiles(deliveries['latency_ms'])}",
         f"after createTime ms (stored → receive): {percentiles(deliveries['after_create_ms'])}",
         f"handshake failures: {kinds(sockets['handshake_failures'])}",
+        f"client: {result['client_cpu_s']:.1f} s CPU, {result['client_max_rss_mb']:.0f} MB max RSS",
     ]
     if reports["errors"]:
         lines.append(f"report errors: {kinds(reports['errors'])}")
@@ -569,7 +577,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"open-file limit {file_limit} is low for {args.sockets} sockets; expect failed handshakes", file=sys.stderr
         )
     try:
-        result = asyncio.run(run(args, url, file_limit))
+        # The client reads every frame of every socket: on uvloop that costs the shared machine less.
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            result = runner.run(run(args, url, file_limit))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
