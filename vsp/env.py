@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from redis.connection import parse_url
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -151,3 +152,9 @@ def redis_url(name: str) -> str:
     if url and urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
         raise ImproperlyConfigured(f"{name} must be a redis://host:port/db URL, got {url!r}")
     return url
+
+
+def redis_channel_prefix(url: str) -> str:
+    """The channel layer's prefix for a Redis URL: ``asgi``, plus the database number unless it is 0."""
+    database = int(parse_url(url).get("db") or 0)
+    return "asgi" if database == 0 else f"asgi{database}"

@@ -25,6 +25,7 @@ from vsp.env import (
     env_networks,
     env_str,
     env_time_zone,
+    redis_channel_prefix,
     redis_url,
 )
 
@@ -125,7 +126,12 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}]},
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}],
+                # Redis's pub/sub ignores the database number: name the channel after it, so that two
+                # deployments (or test runs) on one Redis, each in its own database, never hear each other.
+                "prefix": redis_channel_prefix(REDIS_URL),
+            },
         }
     }
     CACHES = {

@@ -9,14 +9,16 @@ from io import StringIO
 from typing import Any
 
 import pytest
+import redis
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
+from vsp.env import redis_channel_prefix
 from vsp.models import DashboardEvent
-from vsp.publish import DASHBOARD_GROUP, announce, build_message, publisher
+from vsp.publish import DASHBOARD_GROUP, announce, build_message, group_channel, publisher
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -106,3 +108,36 @@ def test_prune_events_keeps_the_recent_ones_and_always_the_newest() -> None:
     recent.save()
     call_command("prune_events", stdout=StringIO())
     assert DashboardEvent.objects.filter(seq=recent.seq).exists()  # the newest stays, however old
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis")
+def test_deployments_in_different_redis_databases_do_not_hear_each_other(settings: Any) -> None:
+    assert settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] == redis_channel_prefix(settings.REDIS_URL)
+    base = settings.REDIS_URL.rsplit("/", 1)[0]
+
+    def channel_at(database: int) -> str:
+        url = f"{base}/{database}"
+        settings.REDIS_URL = url
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": [{"address": url}], "prefix": redis_channel_prefix(url)},
+            }
+        }
+        return group_channel()
+
+    other = channel_at(7)
+    listener = redis.Redis.from_url(f"{base}/7").pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(other)
+    try:
+        assert listener.get_message(timeout=1) is None  # the subscription confirmed
+        channel_at(6)
+        assert publisher.send(build_message(1, "test.event", {}, "{}"))
+        assert listener.get_message(timeout=0.5) is None  # db 6's dashboards only
+        channel_at(7)
+        assert publisher.send(build_message(2, "test.event", {}, "{}"))
+        heard = listener.get_message(timeout=2)
+        assert heard is not None
+        assert heard["channel"].decode() == other
+    finally:
+        listener.close()
