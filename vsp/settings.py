@@ -72,6 +72,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before the edge shortcut: edge answers and the APIs are pinned to English (vsp.locale).
+    "vsp.locale.ConsoleLocaleMiddleware",
     # Edge reports, resolves and heartbeats stop here: the rest serves browsers.
     "edge.middleware.EdgeShortcutMiddleware",
     "vsp.middleware.StaticFilesMiddleware",
@@ -91,13 +93,15 @@ WSGI_APPLICATION = "vsp.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project-wide overrides: the admin's branding and language picker (admin/base_site.html).
+        "DIRS": [BASE_DIR / "vsp" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
             ],
         },
     },
@@ -153,8 +157,20 @@ else:
 # Stored in UTC; shown, and assumed for naive times from edge boxes, in TIME_ZONE.
 USE_TZ = True
 TIME_ZONE = env_time_zone("TIME_ZONE", "Asia/Shanghai")
-LANGUAGE_CODE = "en-us"
+
+# ---------------------------------------------------------------------------
+# Languages (README "Languages and display names")
+# ---------------------------------------------------------------------------
+
+# The console (admin, /live/) speaks Chinese unless a user picks English (set_language at /i18n/).
+# The APIs, edge answers and socket frames stay English: clients parse them (vsp.locale).
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 USE_I18N = True
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# How long the alarm types' display names (alarms.AlarmType) are kept in each process before the
+# table is read again; an edit in admin is seen at once by the process that made it.
+ALARM_TYPE_NAMES_TTL = 30
 
 # ---------------------------------------------------------------------------
 # Snapshots: local files by default, Tencent COS in production

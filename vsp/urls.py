@@ -5,6 +5,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import Resolver404, include, path, re_path, resolve
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import RedirectView
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -79,6 +80,11 @@ def api_not_found(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"detail": f"no API endpoint at {request.path}"}, status=404)
 
 
+# The console's name in every admin page's title and header (admin/base_site.html adds the favicon).
+admin.site.site_header = _("VSP video alarm platform")
+admin.site.site_title = _("VSP alarm console")
+admin.site.index_title = _("Alarm console")
+
 router = DefaultRouter()
 router.register("alerts", AlarmViewSet, basename="alert")
 router.register("devices", EdgeDeviceViewSet, basename="device")
@@ -87,6 +93,8 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("live/", alarm_views.live, name="live"),
+    # The language picker posts here (Django's set_language, which sets the language cookie).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("files/<path:key>", snapshot_views.snapshot_file, name="snapshot-file"),
     path("health", health, name="health"),
     # Edge boxes
