@@ -12,11 +12,12 @@ from django.contrib.admin.views.main import ChangeList
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
-from alarms import counts, services
+from alarms import alarm_types, counts, services
 from alarms.exceptions import InvalidStatusTransition
 from alarms.filters import SORTED_THEN
-from alarms.models import AlarmEvent, AlarmEventExt, AlarmHandleLog, AlarmStatus, HandleStatus
+from alarms.models import AlarmEvent, AlarmEventExt, AlarmHandleLog, AlarmStatus, AlarmType, HandleStatus
 from alarms.snapshots import snapshot_link, thumbnail_link
 from devices.models import EdgeDevice
 from vsp.filters import total_ordering
@@ -30,7 +31,7 @@ HANDLING_FIELDS = ("handle_status", "alarm_status", "handle_remark")
 class AlarmHandleForm(forms.ModelForm):
     handle_status = forms.ChoiceField(choices=HandleStatus.choices)
     alarm_status = forms.ChoiceField(
-        choices=AlarmStatus.choices, help_text="Moves forward only: NEW → CONFIRMED → RESOLVED."
+        choices=AlarmStatus.choices, help_text=_("Moves forward only: NEW → CONFIRMED → RESOLVED.")
     )
 
     class Meta:
@@ -52,9 +53,9 @@ class AlarmEventExtInline(admin.StackedInline):
     can_delete = False
     readonly_fields = ("pretty_ext_data",)
     fields = ("pretty_ext_data",)
-    verbose_name_plural = "Edge extension data"
+    verbose_name_plural = _("Edge extension data")
 
-    @admin.display(description="ext_data")
+    @admin.display(description=_("ext_data"))
     def pretty_ext_data(self, ext: AlarmEventExt) -> str:
         return format_html("<pre>{}</pre>", json.dumps(ext.ext_data, ensure_ascii=False, indent=2))
 
@@ -76,7 +77,7 @@ class AlarmHandleLogInline(admin.TabularInline):
         "remark",
     )
     readonly_fields = fields
-    verbose_name_plural = "Handling log"
+    verbose_name_plural = _("Handling log")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -88,7 +89,7 @@ class AlarmHandleLogInline(admin.TabularInline):
 class RegisteredDeviceFilter(admin.SimpleListFilter):
     """By device, choosing among the registered boxes: a DISTINCT over every alarm took seconds on millions."""
 
-    title = "device"
+    title = _("device")
     parameter_name = "device_id"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
@@ -100,6 +101,21 @@ class RegisteredDeviceFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: Any) -> Any:
         return queryset.filter(device_id=self.value()) if self.value() else queryset
+
+
+class AlarmTypeFilter(admin.SimpleListFilter):
+    """By type, by its display name: the named types in their order, then codes only the alarms carry."""
+
+    title = _("alarm type")
+    parameter_name = "alarm_type"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        names = alarm_types.display_names()
+        seen = AlarmEvent.objects.order_by("alarm_type").values_list("alarm_type", flat=True).distinct()
+        return [*names.items(), *((code, code) for code in seen if code not in names)]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        return queryset.filter(alarm_type=self.value()) if self.value() else queryset
 
 
 def _choices(name: str) -> list[str] | None:
@@ -155,7 +171,7 @@ class AlarmEventAdmin(admin.ModelAdmin):
         "thumbnail",
         "alarm_id",
         "event_time",
-        "alarm_type",
+        "type_name",
         "device_id",
         "alarm_level",
         "alarm_status",
@@ -166,7 +182,7 @@ class AlarmEventAdmin(admin.ModelAdmin):
         "alarm_status",
         "handle_status",
         "alarm_level",
-        "alarm_type",
+        AlarmTypeFilter,
         "source",
         ("event_time", admin.DateFieldListFilter),
         RegisteredDeviceFilter,
@@ -177,6 +193,7 @@ class AlarmEventAdmin(admin.ModelAdmin):
     readonly_fields = (
         "alarm_id",
         "alarm_type",
+        "type_name",
         "device_id",
         "scene_id",
         "event_time",
@@ -193,13 +210,14 @@ class AlarmEventAdmin(admin.ModelAdmin):
         "updated_at",
     )
     fieldsets = (
-        ("Handling", {"fields": HANDLING_FIELDS}),
-        ("Snapshot", {"fields": ("snapshot", "snapshot_pinned")}),
+        (_("Handling"), {"fields": HANDLING_FIELDS}),
+        (_("Snapshot"), {"fields": ("snapshot", "snapshot_pinned")}),
         (
-            "Event",
+            _("Event"),
             {
                 "fields": (
                     "alarm_id",
+                    "type_name",
                     "alarm_type",
                     "alarm_level",
                     "event_time",
@@ -210,8 +228,8 @@ class AlarmEventAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("End (from the edge)", {"fields": ("duration_ms", "end_time", "resolve_type")}),
-        ("Record", {"fields": ("handler", "handle_time", "created_at", "updated_at")}),
+        (_("End (from the edge)"), {"fields": ("duration_ms", "end_time", "resolve_type")}),
+        (_("Record"), {"fields": ("handler", "handle_time", "created_at", "updated_at")}),
     )
     inlines = (AlarmEventExtInline, AlarmHandleLogInline)
 
@@ -241,7 +259,7 @@ class AlarmEventAdmin(admin.ModelAdmin):
         """Pages whose total comes from the statistics counts when the list's filters are ones they keep."""
         return DeferredJoinPaginator(queryset, per_page, orphans, allow_empty_first_page, count=_counted(request))
 
-    @admin.display(description="snapshot")
+    @admin.display(description=_("snapshot"))
     def snapshot(self, alarm: AlarmEvent) -> str:
         full, thumb = snapshot_link(alarm), thumbnail_link(alarm)
         if full is None:
@@ -253,14 +271,18 @@ class AlarmEventAdmin(admin.ModelAdmin):
             self.thumbnail_height,
         )
 
-    @admin.display(description="snapshot")
+    @admin.display(description=_("snapshot"))
     def thumbnail(self, alarm: AlarmEvent) -> str:
         thumb = thumbnail_link(alarm)
         return format_html('<img src="{}" alt="" style="max-height:40px">', thumb) if thumb else "—"
 
     thumbnail_height = 240
 
-    @admin.display(description="handler")
+    @admin.display(description=_("type"), ordering="alarm_type")
+    def type_name(self, alarm: AlarmEvent) -> str:
+        return alarm_types.display_name(alarm.alarm_type)
+
+    @admin.display(description=_("handler"))
     def handled_by(self, alarm: AlarmEvent) -> str:
         # Not a sort: no index holds the handler, and sorting every alarm by it took 1.3 s on a million.
         return alarm.handler or "—"
@@ -292,3 +314,12 @@ class AlarmEventAdmin(admin.ModelAdmin):
             )
         except InvalidStatusTransition as exc:  # someone else moved it on meanwhile
             self.message_user(request, str(exc), messages.ERROR)
+
+
+@admin.register(AlarmType)
+class AlarmTypeAdmin(admin.ModelAdmin):
+    """The alarm types' display names (alarms.alarm_types): what every list and export calls a code."""
+
+    list_display = ("code", "name_zh", "name_en", "colour", "sort")
+    list_editable = ("name_zh", "name_en", "colour", "sort")
+    search_fields = ("code", "name_zh", "name_en")

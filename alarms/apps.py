@@ -2,14 +2,18 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class AlarmsConfig(AppConfig):
     name = "alarms"
-    verbose_name = "Alarms"
+    verbose_name = _("Alarms")
 
     def ready(self) -> None:
         post_migrate.connect(_count_stored_alarms, sender=self)
+        from alarms import alarm_types  # the display names' cache follows the table's signals
+
+        post_migrate.connect(alarm_types.seed_defaults, sender=self)
 
 
 def _count_stored_alarms(using: str, **kwargs: Any) -> None:

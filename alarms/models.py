@@ -7,10 +7,12 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import OuterRef, Subquery, Value
 from django.db.models.functions import NullIf
+from django.utils.translation import gettext_lazy as _
 
 from alarms.exceptions import InvalidStatusTransition
 from devices.models import EdgeDevice
 from vsp.db import IdentifierField
+from vsp.locale import label_fields
 
 # The edge contract's alphabet for alarm ids; also what URL routes accept.
 ALARM_ID_PATTERN = r"[A-Za-z0-9_.:-]{1,64}"
@@ -20,36 +22,36 @@ alarm_id_validator = RegexValidator(rf"^{ALARM_ID_PATTERN}\Z", "Use 1-64 charact
 class AlarmLevel(models.IntegerChoices):
     """1 is the most severe (一级), as in Chinese alarm practice."""
 
-    CRITICAL = 1, "Level 1 (critical)"
-    MAJOR = 2, "Level 2 (major)"
-    MINOR = 3, "Level 3 (minor)"
-    INFO = 4, "Level 4 (info)"
+    CRITICAL = 1, _("Level 1 (critical)")
+    MAJOR = 2, _("Level 2 (major)")
+    MINOR = 3, _("Level 3 (minor)")
+    INFO = 4, _("Level 4 (info)")
 
 
 class AlarmStatus(models.TextChoices):
-    NEW = "NEW", "New"
-    CONFIRMED = "CONFIRMED", "Confirmed"
-    RESOLVED = "RESOLVED", "Resolved"
+    NEW = "NEW", _("New")
+    CONFIRMED = "CONFIRMED", _("Confirmed")
+    RESOLVED = "RESOLVED", _("Resolved")
 
 
 class HandleStatus(models.TextChoices):
-    UNHANDLED = "UNHANDLED", "Unhandled"
-    HANDLING = "HANDLING", "Handling"
-    HANDLED = "HANDLED", "Handled"
-    IGNORED = "IGNORED", "Ignored (false alarm)"
+    UNHANDLED = "UNHANDLED", _("Unhandled")
+    HANDLING = "HANDLING", _("Handling")
+    HANDLED = "HANDLED", _("Handled")
+    IGNORED = "IGNORED", _("Ignored (false alarm)")
 
 
 class SnapshotStatus(models.TextChoices):
-    NONE = "NONE", "No snapshot"
-    EXTERNAL = "EXTERNAL", "At a URL of the edge's"
-    STORED = "STORED", "In the snapshot store"
-    PENDING = "PENDING", "Upload pending"
-    PRUNED = "PRUNED", "Deleted by retention"
+    NONE = "NONE", _("No snapshot")
+    EXTERNAL = "EXTERNAL", _("At a URL of the edge's")
+    STORED = "STORED", _("In the snapshot store")
+    PENDING = "PENDING", _("Upload pending")
+    PRUNED = "PRUNED", _("Deleted by retention")
 
 
 class AlarmSource(models.TextChoices):
-    EDGE = "EDGE", "Edge report"
-    MANUAL = "MANUAL", "Entered by staff"
+    EDGE = "EDGE", _("Edge report")
+    MANUAL = "MANUAL", _("Entered by staff")
 
 
 class AlarmEventQuerySet(models.QuerySet["AlarmEvent"]):
@@ -83,14 +85,18 @@ class AlarmEvent(models.Model):
     snapshot_url = models.CharField(max_length=2048, blank=True)
     snapshot_status = models.CharField(max_length=8, choices=SnapshotStatus.choices, default=SnapshotStatus.NONE)
     thumbnail_key = models.CharField(max_length=512, blank=True)
-    snapshot_pinned = models.BooleanField(default=False, help_text="Keep the snapshot when retention prunes old ones.")
+    snapshot_pinned = models.BooleanField(
+        default=False, help_text=_("Keep the snapshot when retention prunes old ones.")
+    )
     confidence_score = models.FloatField(
         null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
     duration_ms = models.BigIntegerField(null=True, blank=True)
-    end_time = models.DateTimeField(null=True, blank=True, help_text="Time of the last frame, from the edge resolve.")
+    end_time = models.DateTimeField(
+        null=True, blank=True, help_text=_("Time of the last frame, from the edge resolve.")
+    )
     resolve_type = models.CharField(max_length=32, blank=True)
-    handler = models.CharField(max_length=150, blank=True, help_text="Who last handled the alarm.")
+    handler = models.CharField(max_length=150, blank=True, help_text=_("Who last handled the alarm."))
     handle_remark = models.TextField(blank=True)
     handle_time = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=8, choices=AlarmSource.choices, default=AlarmSource.EDGE)
@@ -230,7 +236,7 @@ class AlarmEventExt(models.Model):
     ext_data = models.JSONField(default=dict)
 
     class Meta:
-        verbose_name = "alarm extension data"
+        verbose_name = _("alarm extension data")
 
     def __str__(self) -> str:
         return f"ext of {self.alarm_id}"
@@ -336,3 +342,84 @@ class AlarmMessageCursor(models.Model):
 
     def __str__(self) -> str:
         return f"user {self.user_id} read through {self.read_through:%Y-%m-%d %H:%M:%S}"
+
+
+class AlarmType(models.Model):
+    """What staff call an alarm type code (``no_helmet`` → 未戴安全帽), edited in admin.
+
+    Alarms keep the code the edge sent; every page, dictionary and export shows the name from here
+    (``alarms.alarm_types``), and a code without a row as itself.
+    """
+
+    class Colour(models.TextChoices):
+        # Yudao's dictionary colour types (Element Plus tag types), which its pages draw the tag with.
+        DEFAULT = "default", _("Grey")
+        PRIMARY = "primary", _("Blue")
+        SUCCESS = "success", _("Green")
+        INFO = "info", _("Light grey")
+        WARNING = "warning", _("Orange")
+        DANGER = "danger", _("Red")
+
+    code = models.CharField(_("code"), max_length=64, unique=True, help_text=_("As the edge sends it in alarm_type."))
+    name_zh = models.CharField(_("Chinese name"), max_length=64)
+    name_en = models.CharField(_("English name"), max_length=64, blank=True, help_text=_("Empty: the Chinese name."))
+    colour = models.CharField(_("colour"), max_length=8, choices=Colour.choices, default=Colour.PRIMARY)
+    sort = models.PositiveSmallIntegerField(_("sort"), default=0, help_text=_("Lists show smaller numbers first."))
+
+    class Meta:
+        verbose_name = _("alarm type")
+        verbose_name_plural = _("alarm types")
+        ordering = ["sort", "code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.name_zh})"
+
+
+# Labels for the fields Django names after their attribute, translatable (vsp.locale.label_fields).
+label_fields(
+    AlarmEvent,
+    {
+        "alarm_id": _("alarm id"),
+        "alarm_type": _("alarm type"),
+        "device_id": _("device id"),
+        "scene_id": _("scene id"),
+        "event_time": _("event time"),
+        "alarm_level": _("alarm level"),
+        "alarm_status": _("alarm status"),
+        "handle_status": _("handle status"),
+        "snapshot_url": _("snapshot url"),
+        "snapshot_status": _("snapshot status"),
+        "thumbnail_key": _("thumbnail key"),
+        "snapshot_pinned": _("snapshot pinned"),
+        "confidence_score": _("confidence score"),
+        "duration_ms": _("duration ms"),
+        "end_time": _("end time"),
+        "resolve_type": _("resolve type"),
+        "handler": _("handler"),
+        "handle_remark": _("handle remark"),
+        "handle_time": _("handle time"),
+        "source": _("source"),
+        "analysis_requested": _("analysis requested"),
+        "created_at": _("created at"),
+        "updated_at": _("updated at"),
+    },
+    verbose_name=_("alarm event"),
+    verbose_name_plural=_("alarm events"),
+)
+label_fields(AlarmEventExt, {"alarm": _("alarm"), "ext_data": _("ext data")})
+label_fields(
+    AlarmHandleLog,
+    {
+        "alarm": _("alarm"),
+        "actor": _("actor"),
+        "actor_name": _("actor name"),
+        "from_handle_status": _("from handle status"),
+        "to_handle_status": _("to handle status"),
+        "from_alarm_status": _("from alarm status"),
+        "to_alarm_status": _("to alarm status"),
+        "remark": _("remark"),
+        "created_at": _("created at"),
+    },
+    verbose_name=_("alarm handle log"),
+    verbose_name_plural=_("alarm handle logs"),
+)

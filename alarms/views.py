@@ -9,9 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from alarms import events
+from alarms import alarm_types, events
 from alarms.models import AlarmEvent
-from vsp.compat.dicts import LABELS
 from vsp.models import DashboardEvent
 
 
@@ -25,7 +24,7 @@ def live(request: HttpRequest) -> HttpResponse:
     config = {
         "socketPath": "/ws/alerts",
         "changeUrl": reverse("admin:alarms_alarmevent_change", args=["__ID__"]),
-        "labels": LABELS,
+        "labels": alarm_types.page_labels(),
         "timeZone": settings.TIME_ZONE,
         "maxRows": settings.LIVE_MAX_ROWS,
         "seq": seq,

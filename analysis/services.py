@@ -33,7 +33,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from alarms import snapshots
+from alarms import alarm_types, snapshots
 from alarms.events import ALARM_ANALYZED, alarm_data
 from alarms.exceptions import AlarmNotFound
 from alarms.models import AlarmEvent, AlarmHandleLog, HandleStatus, PendingSnapshot, SnapshotStatus
@@ -41,7 +41,6 @@ from alarms.services import Actor, handle_alarm
 from analysis import client, parsing, prompts
 from analysis.models import AlarmLlmAnalysis, AnalysisRule, Verdict
 from vsp import ratelimit
-from vsp.compat.dicts import LABELS
 from vsp.publish import announce
 
 logger = logging.getLogger(__name__)
@@ -398,7 +397,7 @@ def _request_body(analysis: AlarmLlmAnalysis) -> tuple[dict[str, Any], dict[str,
     text = prompts.user_prompt(
         template,
         alarm_type=alarm.alarm_type,
-        type_name=LABELS["aiot_alarm_type"].get(alarm.alarm_type, ""),
+        type_name=alarm_types.chinese_name(alarm.alarm_type, unknown=""),
         level=alarm.alarm_level,
         device=alarm.device_id,
         scene=alarm.scene_id,

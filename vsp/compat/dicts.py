@@ -1,13 +1,17 @@
 """``system/dict-data/simple-list``: the dictionaries our pages render with (YUDAO.md §10.1).
 
-Values are strings, as the frontend compares ``dict.value === String(value)``.
+Values are strings, as the frontend compares ``dict.value === String(value)``. Labels are Chinese, as
+Yudao's frontend is; the alarm types' come from the table staff edit in admin (``alarms.AlarmType``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from alarms import alarm_types
 from alarms.models import AlarmEvent
+
+ALARM_TYPE = "aiot_alarm_type"
 
 # (dict type, value, label, colour); order within a type is the ``sort``.
 DICTIONARIES: dict[str, list[tuple[str, str, str]]] = {
@@ -28,15 +32,6 @@ DICTIONARIES: dict[str, list[tuple[str, str, str]]] = {
         ("HANDLED", "已处理", "success"),
         ("IGNORED", "误报", "info"),
     ],
-    "aiot_alarm_type": [
-        ("intrusion", "区域入侵", "danger"),
-        ("leave_post", "离岗", "warning"),
-        ("no_helmet", "未戴安全帽", "warning"),
-        ("smoke", "烟雾", "danger"),
-        ("fire", "明火", "danger"),
-        ("loitering", "徘徊", "primary"),
-        ("crowd", "人员聚集", "primary"),
-    ],
     "aiot_edge_device_status": [
         ("ONLINE", "在线", "success"),
         ("OFFLINE", "离线", "danger"),
@@ -54,20 +49,28 @@ DICTIONARIES: dict[str, list[tuple[str, str, str]]] = {
 }
 
 
-# dict type → value → label, for pages and exports that print labels.
+# dict type → value → label, for pages and exports that print labels (alarm types: alarms.alarm_types).
 LABELS: dict[str, dict[str, str]] = {
     dict_type: {value: label for value, label, _ in rows} for dict_type, rows in DICTIONARIES.items()
 }
 
 
-def simple_list() -> list[dict[str, Any]]:
-    """Every entry, by dict type then sort; alarm types seen in the data but not named get their value as label."""
-    known_types = {value for value, _, _ in DICTIONARIES["aiot_alarm_type"]}
+def alarm_type_rows() -> list[tuple[str, str, str]]:
+    """The named types in the table's order, then the codes seen in the data but not named (their value as label)."""
+    named = alarm_types.types()
     seen_types = AlarmEvent.objects.order_by("alarm_type").values_list("alarm_type", flat=True).distinct()
-    extra_types = [(value, value, "default") for value in seen_types if value not in known_types]
+    return [
+        *((code, named_type.name_in("zh-hans"), named_type.colour) for code, named_type in named.items()),
+        *((value, value, "default") for value in seen_types if value not in named),
+    ]
+
+
+def simple_list() -> list[dict[str, Any]]:
+    """Every entry, by dict type then sort."""
+    dictionaries = {**DICTIONARIES, ALARM_TYPE: alarm_type_rows()}
     entries: list[dict[str, Any]] = []
-    for dict_type in sorted(DICTIONARIES):
-        rows = DICTIONARIES[dict_type] + (extra_types if dict_type == "aiot_alarm_type" else [])
+    for dict_type in sorted(dictionaries):
+        rows = dictionaries[dict_type]
         entries += [
             {"dictType": dict_type, "value": value, "label": label, "colorType": colour, "cssClass": ""}
             for value, label, colour in rows

@@ -12,6 +12,7 @@ from django.utils import timezone
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+from alarms import alarm_types
 from alarms.models import AlarmEvent
 from vsp.compat.dicts import LABELS
 
@@ -50,7 +51,7 @@ def alarm_workbook(alarms: Iterable[AlarmEvent]) -> bytes:
     for alarm in alarms:
         row = (
             alarm.alarm_id,
-            _label("aiot_alarm_type", alarm.alarm_type),
+            alarm_types.chinese_name(alarm.alarm_type),
             alarm.device_id,
             getattr(alarm, "device_name", None) or "",
             alarm.scene_id,

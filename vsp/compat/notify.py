@@ -29,6 +29,7 @@ from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from alarms import alarm_types
 from alarms.models import (
     AlarmEvent,
     AlarmEventQuerySet,
@@ -155,7 +156,7 @@ def message_ids(alarms: list[AlarmEvent]) -> dict[str, int]:
 def message_data(alarm: AlarmEvent, message_id: int, user_id: int, read_time: datetime | None) -> dict[str, Any]:
     """An alarm as Yudao's NotifyMessageRespVO."""
     level = LABELS["aiot_alarm_level"].get(str(alarm.alarm_level), str(alarm.alarm_level))
-    kind = LABELS["aiot_alarm_type"].get(alarm.alarm_type, alarm.alarm_type)
+    kind = alarm_types.chinese_name(alarm.alarm_type)
     device_name = getattr(alarm, "device_name", None)
     device = f"{device_name}({alarm.device_id})" if device_name else alarm.device_id
     when = timezone.localtime(alarm.event_time).strftime("%Y-%m-%d %H:%M:%S")
