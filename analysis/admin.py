@@ -18,6 +18,8 @@ from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from alarms.admin import AlarmEventAdmin
 from alarms.models import AlarmEvent, AlarmLevel
@@ -58,7 +60,7 @@ def snapshot_with_boxes(alarm: AlarmEvent, analysis: AlarmLlmAnalysis | None, *,
     )
 
 
-@admin.action(description="Ask the LLM for a second opinion", permissions=["analyze"])
+@admin.action(description=_("Ask the LLM for a second opinion"), permissions=["analyze"])
 def request_analyses(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> None:
     alarm_ids = list(queryset.values_list("alarm_id", flat=True)[:200])
     asked, refused = 0, []
@@ -69,7 +71,8 @@ def request_analyses(modeladmin: Any, request: HttpRequest, queryset: QuerySet[A
         except services.NotAnalysable as exc:
             refused.append(str(exc))
     if asked:
-        modeladmin.message_user(request, f"{asked} analyses requested (or already waiting).", messages.SUCCESS)
+        done = gettext("%(count)d analyses requested (or already waiting).") % {"count": asked}
+        modeladmin.message_user(request, done, messages.SUCCESS)
     for reason in sorted(set(refused))[:5]:
         modeladmin.message_user(request, reason, messages.WARNING)
 
@@ -89,18 +92,24 @@ class AlarmWithAnalysesAdmin(_MayAnalyze, AlarmEventAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         return [
-            (name, {**options, "fields": (*options["fields"], "second_opinion")} if name == "Snapshot" else options)
+            # Found by its fields, not its title, which is translated.
+            (
+                name,
+                {**options, "fields": (*options["fields"], "second_opinion")}
+                if "snapshot" in options["fields"]
+                else options,
+            )
             for name, options in super().get_fieldsets(request, obj)
-        ] + [("LLM analyses", {"fields": ("analysis_history",), "classes": ("collapse",)})]
+        ] + [(_("LLM analyses"), {"fields": ("analysis_history",), "classes": ("collapse",)})]
 
-    @admin.display(description="analyses, newest first")
+    @admin.display(description=_("analyses, newest first"))
     def analysis_history(self, alarm: AlarmEvent) -> str:
         rows = alarm.analyses.order_by("-created_at", "-id")[:_HISTORY]
         if not rows:
             return "—"
         return format_html(
-            "<table><tr><th>requested</th><th>by</th><th>verdict</th><th>model · prompt</th><th>attempts</th></tr>"
-            "{}</table>",
+            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>",
+            *(_("requested"), _("by"), _("verdict"), _("model · prompt"), _("attempts")),
             format_html_join(
                 "",
                 '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{} · {}</td><td>{}</td></tr>',
@@ -122,17 +131,18 @@ class AlarmWithAnalysesAdmin(_MayAnalyze, AlarmEventAdmin):
     class Media:
         js = ("analysis/boxes.js",)
 
-    @admin.display(description="LLM second opinion")
+    @admin.display(description=_("LLM second opinion"))
     def second_opinion(self, alarm: AlarmEvent) -> str:
         latest = alarm.analyses.order_by("-created_at", "-id").first()
         if latest is None:
             return "—"
         return format_html(
             '<div style="display:flex;gap:16px;align-items:flex-start">{}<div>{}<p>{}</p>'
-            "<p>risk level {} · {} {} · {} ms</p></div></div>",
+            "<p>{} {} · {} {} · {} ms</p></div></div>",
             snapshot_with_boxes(alarm, latest),
             verdict_badge(latest),
             latest.description or latest.error or "",
+            _("risk level"),
             latest.risk_level or "—",
             latest.model_name,
             latest.prompt_version,
@@ -165,23 +175,23 @@ class AlarmLlmAnalysisAdmin(_MayAnalyze, admin.ModelAdmin):
     class Media:
         js = ("analysis/boxes.js",)
 
-    @admin.display(description="verdict", ordering="verdict")
+    @admin.display(description=_("verdict"), ordering="verdict")
     def opinion(self, analysis: AlarmLlmAnalysis) -> str:
         return verdict_badge(analysis)
 
-    @admin.display(description="snapshot and boxes")
+    @admin.display(description=_("snapshot and boxes"))
     def boxes(self, analysis: AlarmLlmAnalysis) -> str:
         return snapshot_with_boxes(analysis.alarm, analysis)
 
-    @admin.display(description="request (image left out)")
+    @admin.display(description=_("request (image left out)"))
     def pretty_request(self, analysis: AlarmLlmAnalysis) -> str:
         return format_html("<pre>{}</pre>", json.dumps(analysis.request, ensure_ascii=False, indent=2))
 
-    @admin.display(description="response")
+    @admin.display(description=_("response"))
     def pretty_response(self, analysis: AlarmLlmAnalysis) -> str:
         return format_html("<pre>{}</pre>", json.dumps(analysis.raw_response, ensure_ascii=False, indent=2))
 
-    @admin.action(description="Ask again (a new analysis of the same alarms)", permissions=["analyze"])
+    @admin.action(description=_("Ask again (a new analysis of the same alarms)"), permissions=["analyze"])
     def run_again(self, request: HttpRequest, queryset: QuerySet[AlarmLlmAnalysis]) -> None:
         request_analyses(self, request, AlarmEvent.objects.filter(pk__in=queryset.values("alarm_id")))
 
@@ -212,7 +222,7 @@ class AlarmLlmAnalysisAdmin(_MayAnalyze, admin.ModelAdmin):
         )
         context = {
             **self.admin_site.each_context(request),
-            "title": "Model verdicts against staff outcomes",
+            "title": _("Model verdicts against staff outcomes"),
             "opts": self.model._meta,
             "result": result,
             "groupings": list(agreement.GROUPINGS),
@@ -228,7 +238,7 @@ class AlarmLlmAnalysisAdmin(_MayAnalyze, admin.ModelAdmin):
 
 class AnalysisRuleForm(forms.ModelForm):
     levels = forms.TypedMultipleChoiceField(
-        choices=AlarmLevel.choices, coerce=int, widget=forms.CheckboxSelectMultiple, help_text="The levels analysed."
+        choices=AlarmLevel.choices, coerce=int, widget=forms.CheckboxSelectMultiple, help_text=_("The levels analysed.")
     )
 
     class Meta:

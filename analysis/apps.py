@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AnalysisConfig(AppConfig):
     name = "analysis"
-    verbose_name = "LLM analysis"
+    verbose_name = _("LLM analysis")
 
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save

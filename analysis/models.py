@@ -3,14 +3,17 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from alarms.models import AlarmEvent, AlarmLevel
+from vsp.locale import label_fields
 
 
 class Verdict(models.TextChoices):
-    REAL = "REAL", "Real alarm"
-    FALSE_ALARM = "FALSE_ALARM", "False alarm"
-    UNCERTAIN = "UNCERTAIN", "Uncertain"
+    REAL = "REAL", _("Real alarm")
+    FALSE_ALARM = "FALSE_ALARM", _("False alarm")
+    UNCERTAIN = "UNCERTAIN", _("Uncertain")
 
 
 class AlarmLlmAnalysis(models.Model):
@@ -24,10 +27,10 @@ class AlarmLlmAnalysis(models.Model):
     """
 
     class Status(models.TextChoices):
-        PENDING = "PENDING", "Pending"
-        RUNNING = "RUNNING", "Running"
-        DONE = "DONE", "Done"
-        FAILED = "FAILED", "Failed"
+        PENDING = "PENDING", _("Pending")
+        RUNNING = "RUNNING", _("Running")
+        DONE = "DONE", _("Done")
+        FAILED = "FAILED", _("Failed")
 
     Verdict = Verdict
 
@@ -69,8 +72,8 @@ class AlarmLlmAnalysis(models.Model):
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
-        verbose_name = "LLM analysis"
-        verbose_name_plural = "LLM analyses"
+        verbose_name = _("LLM analysis")
+        verbose_name_plural = _("LLM analyses")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["alarm", "created_at"], name="analysis_alarm_time_idx"),
@@ -84,10 +87,10 @@ class AlarmLlmAnalysis(models.Model):
 
 def _check_levels(value: object) -> None:
     if not isinstance(value, list) or not value:
-        raise ValidationError("name at least one level")
+        raise ValidationError(_("name at least one level"))
     unknown = [level for level in value if level not in AlarmLevel.values]
     if unknown:
-        raise ValidationError(f"levels are 1 to 4, not {unknown}")
+        raise ValidationError(gettext("levels are 1 to 4, not %(unknown)s") % {"unknown": unknown})
 
 
 def _all_levels() -> list[int]:
@@ -102,27 +105,76 @@ class AnalysisRule(models.Model):
     """
 
     alarm_type = models.CharField(
-        max_length=64, unique=True, blank=True, help_text="Empty: the rule for every type without one of its own."
+        max_length=64, unique=True, blank=True, help_text=_("Empty: the rule for every type without one of its own.")
     )
-    enabled = models.BooleanField(default=True, help_text="Analyse this type's alarms as they are reported.")
-    levels = models.JSONField(default=_all_levels, validators=[_check_levels], help_text="The levels analysed.")
+    enabled = models.BooleanField(default=True, help_text=_("Analyse this type's alarms as they are reported."))
+    levels = models.JSONField(default=_all_levels, validators=[_check_levels], help_text=_("The levels analysed."))
     site_context = models.TextField(
-        blank=True, help_text="A sentence about the site for the prompt, e.g. 'a chemical plant; smoking is banned'."
+        blank=True, help_text=_("A sentence about the site for the prompt, e.g. 'a chemical plant; smoking is banned'.")
     )
     auto_ignore = models.BooleanField(
-        default=False, help_text="Mark an unhandled alarm IGNORED when the model calls it a false alarm, confidently."
+        default=False,
+        help_text=_("Mark an unhandled alarm IGNORED when the model calls it a false alarm, confidently."),
     )
     auto_ignore_confidence = models.FloatField(
-        default=0.9, validators=[MinValueValidator(0.5), MaxValueValidator(1.0)], help_text="The confidence needed."
+        default=0.9, validators=[MinValueValidator(0.5), MaxValueValidator(1.0)], help_text=_("The confidence needed.")
     )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "analysis rule"
+        verbose_name = _("analysis rule")
         ordering = ["alarm_type"]
 
     def __str__(self) -> str:
-        return self.alarm_type or "every type"
+        return self.alarm_type or gettext("every type")
 
     def covers(self, level: int) -> bool:
         return self.enabled and level in self.levels
+
+
+# Labels for the fields Django names after their attribute, translatable (vsp.locale.label_fields).
+label_fields(
+    AlarmLlmAnalysis,
+    {
+        "alarm": _("alarm"),
+        "model_name": _("model name"),
+        "prompt_version": _("prompt version"),
+        "requested_by": _("requested by"),
+        "status": _("status"),
+        "verdict": _("verdict"),
+        "confidence": _("confidence"),
+        "description": _("description"),
+        "risk_level": _("risk level"),
+        "detected_objects": _("detected objects"),
+        "raw_text": _("raw text"),
+        "parse_error": _("parse error"),
+        "request": _("request"),
+        "raw_response": _("raw response"),
+        "prompt_tokens": _("prompt tokens"),
+        "completion_tokens": _("completion tokens"),
+        "cost": _("cost"),
+        "attempts": _("attempts"),
+        "error": _("error"),
+        "auto_ignored": _("auto ignored"),
+        "created_at": _("created at"),
+        "due_at": _("due at"),
+        "sent_at": _("sent at"),
+        "lease_until": _("lease until"),
+        "started_at": _("started at"),
+        "finished_at": _("finished at"),
+        "latency_ms": _("latency ms"),
+    },
+)
+label_fields(
+    AnalysisRule,
+    {
+        "alarm_type": _("alarm type"),
+        "enabled": _("enabled"),
+        "levels": _("levels"),
+        "site_context": _("site context"),
+        "auto_ignore": _("auto ignore"),
+        "auto_ignore_confidence": _("auto ignore confidence"),
+        "updated_at": _("updated at"),
+    },
+    verbose_name_plural=_("analysis rules"),
+)

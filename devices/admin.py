@@ -7,6 +7,8 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from devices.keys import issue_key, revoke_keys
 from devices.models import DeviceKey, DeviceStatusChange, EdgeDevice
@@ -18,7 +20,7 @@ class DeviceKeyInline(admin.TabularInline):
     can_delete = False
     fields = ("prefix", "created_at", "created_by", "last_used_at", "revoked_at")
     readonly_fields = fields
-    verbose_name_plural = "Device keys (issue with the “Issue a new key” action; revoke in Device keys)"
+    verbose_name_plural = _("Device keys (issue with the “Issue a new key” action; revoke in Device keys)")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -30,7 +32,7 @@ class StatusChangeInline(admin.TabularInline):
     can_delete = False
     fields = ("changed_at", "from_status", "to_status", "reason", "last_seen")
     readonly_fields = fields
-    verbose_name_plural = "Status history"
+    verbose_name_plural = _("Status history")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -63,13 +65,14 @@ class EdgeDeviceAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         return ("device_id", *self.readonly_fields) if obj else self.readonly_fields
 
-    @admin.action(description="Issue a new key (shown once)", permissions=["change"])
+    @admin.action(description=_("Issue a new key (shown once)"), permissions=["change"])
     def issue_new_key(self, request: HttpRequest, queryset: QuerySet[EdgeDevice]) -> None:
         for device in queryset:
             value = issue_key(device, created_by=request.user.get_username())
             # The only time the key is shown: it is stored as a hash.
             self.message_user(
-                request, f"New key for {device.device_id}: {value} — copy it now, it will not be shown again.",
+                request, gettext("New key for %(device)s: %(key)s — copy it now, it will not be shown again.")
+                % {"device": device.device_id, "key": value},
                 messages.WARNING,
             )  # fmt: skip
 
@@ -88,7 +91,7 @@ class DeviceKeyAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Revoke the selected keys", permissions=["delete"])
+    @admin.action(description=_("Revoke the selected keys"), permissions=["delete"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[DeviceKey]) -> None:
         revoked = revoke_keys(list(queryset))
-        self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
+        self.message_user(request, gettext("Revoked %(count)d key(s).") % {"count": revoked}, messages.SUCCESS)

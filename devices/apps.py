@@ -1,10 +1,11 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_save
+from django.utils.translation import gettext_lazy as _
 
 
 class DevicesConfig(AppConfig):
     name = "devices"
-    verbose_name = "Edge devices"
+    verbose_name = _("Edge devices")
 
     def ready(self) -> None:
         from devices import services

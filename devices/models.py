@@ -8,8 +8,10 @@ from django.db import models
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from vsp.db import IdentifierField
+from vsp.locale import label_fields
 
 
 class EdgeDeviceQuerySet(models.QuerySet["EdgeDevice"]):
@@ -36,27 +38,27 @@ class EdgeDevice(models.Model):
     """
 
     class Status(models.TextChoices):
-        ONLINE = "ONLINE", "Online"
-        OFFLINE = "OFFLINE", "Offline"
-        UNKNOWN = "UNKNOWN", "Unknown"
+        ONLINE = "ONLINE", _("Online")
+        OFFLINE = "OFFLINE", _("Offline")
+        UNKNOWN = "UNKNOWN", _("Unknown")
 
     device_id = IdentifierField(max_length=64, primary_key=True)
     name = models.CharField(max_length=128, blank=True)
-    location = models.CharField(max_length=255, blank=True, help_text="Where the box is: site, building, scene.")
+    location = models.CharField(max_length=255, blank=True, help_text=_("Where the box is: site, building, scene."))
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNKNOWN)
     last_heartbeat = models.DateTimeField(null=True, blank=True)
-    last_seen = models.DateTimeField(null=True, blank=True, help_text="Last heartbeat, report or resolve.")
+    last_seen = models.DateTimeField(null=True, blank=True, help_text=_("Last heartbeat, report or resolve."))
     last_ip = models.GenericIPAddressField(null=True, blank=True)
-    version = models.CharField(max_length=64, blank=True, help_text="Firmware or software version.")
+    version = models.CharField(max_length=64, blank=True, help_text=_("Firmware or software version."))
     info = models.JSONField(default=dict, blank=True)
     offline_after = models.PositiveIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(10)],
-        help_text="Seconds without a sign of life before this box counts as offline; empty: DEVICE_OFFLINE_AFTER.",
+        help_text=_("Seconds without a sign of life before this box counts as offline; empty: DEVICE_OFFLINE_AFTER."),
     )
     id_conflicts = models.PositiveIntegerField(
-        default=0, help_text="Reports this box sent with an alarm id another device's alarm has (refused with 409)."
+        default=0, help_text=_("Reports this box sent with an alarm id another device's alarm has (refused with 409).")
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -75,8 +77,8 @@ class DeviceStatusChange(models.Model):
     """One change of a device's status, for the history staff read and the events dashboards get."""
 
     class Reason(models.TextChoices):
-        SIGN_OF_LIFE = "SIGN_OF_LIFE", "Heartbeat, report or resolve"
-        TIMEOUT = "TIMEOUT", "No sign of life in time"
+        SIGN_OF_LIFE = "SIGN_OF_LIFE", _("Heartbeat, report or resolve")
+        TIMEOUT = "TIMEOUT", _("No sign of life in time")
 
     device = models.ForeignKey(EdgeDevice, on_delete=models.CASCADE, related_name="status_changes")
     from_status = models.CharField(max_length=16, choices=EdgeDevice.Status.choices)
@@ -115,3 +117,53 @@ class DeviceKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+# Labels for the fields Django names after their attribute, translatable (vsp.locale.label_fields).
+label_fields(
+    EdgeDevice,
+    {
+        "device_id": _("device id"),
+        "name": _("name"),
+        "location": _("location"),
+        "status": _("status"),
+        "last_heartbeat": _("last heartbeat"),
+        "last_seen": _("last seen"),
+        "last_ip": _("last ip"),
+        "version": _("version"),
+        "info": _("info"),
+        "offline_after": _("offline after"),
+        "id_conflicts": _("id conflicts"),
+        "created_at": _("created at"),
+        "updated_at": _("updated at"),
+    },
+    verbose_name=_("edge device"),
+    verbose_name_plural=_("edge devices"),
+)
+label_fields(
+    DeviceStatusChange,
+    {
+        "device": _("device"),
+        "from_status": _("from status"),
+        "to_status": _("to status"),
+        "reason": _("reason"),
+        "last_seen": _("last seen"),
+        "changed_at": _("changed at"),
+    },
+    verbose_name=_("device status change"),
+    verbose_name_plural=_("device status changes"),
+)
+label_fields(
+    DeviceKey,
+    {
+        "device": _("device"),
+        "digest": _("digest"),
+        "prefix": _("prefix"),
+        "created_at": _("created at"),
+        "created_by": _("created by"),
+        "last_used_at": _("last used at"),
+        "revoked_at": _("revoked at"),
+    },
+    verbose_name=_("device key"),
+    verbose_name_plural=_("device keys"),
+)

@@ -71,7 +71,7 @@ def test_the_change_page_shows_ext_data_and_the_log(admin_client_: Client) -> No
 
     assert "seat-42" in page
     assert 'href="https://img.example.com/x.jpg"' in page
-    assert "Handling log" in page
+    assert "处理记录" in page  # the inline's title: the console is Chinese by default
 
 
 def test_handling_from_the_change_page_goes_through_the_log(admin_client_: Client) -> None:

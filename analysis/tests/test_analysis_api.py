@@ -253,7 +253,7 @@ def test_admin_rules_take_levels_by_checkbox_and_the_action_requests_analyses(
         {"action": "request_analyses", "_selected_action": ["ADM-1", "ADM-2"]},
         follow=True,
     )
-    assert "1 analyses requested" in response.content.decode()
+    assert "已请求 1 条复判" in response.content.decode()
     assert "has no snapshot" in response.content.decode()
     assert list(AlarmLlmAnalysis.objects.values_list("alarm_id", "requested_by")) == [("ADM-1", "boss")]
     page = client.get("/admin/analysis/alarmllmanalysis/agreement/", {"by": "device", "start": "not a time"})

@@ -5,6 +5,9 @@
   "use strict";
 
   const config = JSON.parse(document.getElementById("live-config").textContent);
+  // The page's words in its language (live.html renders them); the English text where there is none.
+  const text = JSON.parse((document.getElementById("live-text") || {}).textContent || "{}");
+  const t = (english) => text[english] || english;
   const rowsElement = document.getElementById("live-rows");
   const statusElement = document.getElementById("live-status");
   const soundBox = document.getElementById("live-sound");
@@ -44,7 +47,7 @@
 
   // The LLM's second opinion on an alarm, from its alarm.analyzed event (later events do not carry it).
   const opinions = new Map();
-  const VERDICTS = { REAL: "真实告警", FALSE_ALARM: "误报", UNCERTAIN: "不确定" };
+  const VERDICTS = { REAL: t("Real alarm"), FALSE_ALARM: t("False alarm"), UNCERTAIN: t("Uncertain") };
 
   function verdictCell(analysis) {
     const td = document.createElement("td");
@@ -58,7 +61,7 @@
       td.title = analysis.description || "";
     } else {
       td.dataset.verdict = analysis.status;
-      td.textContent = analysis.status === "FAILED" ? "复判失败" : "复判中";
+      td.textContent = analysis.status === "FAILED" ? t("Analysis failed") : t("Analysing…");
       td.title = analysis.error || "";
     }
     return td;
@@ -91,7 +94,7 @@
       anchor.addEventListener("click", (event) => event.stopPropagation());
       const img = document.createElement("img");
       img.src = picture;
-      img.alt = "snapshot";
+      img.alt = t("snapshot");
       img.loading = "lazy";
       anchor.appendChild(img);
       snapshot.appendChild(anchor);
@@ -177,7 +180,7 @@
     if (first === null) { settledUpTo = lastSeq; return; }
     if (socket && socket.readyState === WebSocket.OPEN) {
       recovering = true;
-      setStatus("catching-up", "catching up…");
+      setStatus("catching-up", t("catching up…"));
       socket.send(JSON.stringify({ type: "catchup", after_seq: first - 1 }));
     }
   }
@@ -188,7 +191,7 @@
     (frame.data.alarms || []).forEach((alarm) => show(alarm, true));
     // Everything stored up to frame.seq is now here; a number still missing below it was never stored.
     settledUpTo = Math.max(settledUpTo, frame.seq || 0);
-    setStatus("live", recovering ? "caught up" : "live");
+    setStatus("live", recovering ? t("caught up") : t("live"));
     recovering = false;
   }
 
@@ -197,7 +200,7 @@
     socket = new WebSocket(scheme + window.location.host + config.socketPath + "?after_seq=" + lastSeq);
     socket.onopen = () => {
       retryDelay = 1000;
-      if (recovering) setStatus("catching-up", "catching up…");
+      if (recovering) setStatus("catching-up", t("catching up…"));
     };
     socket.onmessage = (message) => {
       if (message.data === "pong") return;
@@ -210,7 +213,7 @@
     };
     socket.onclose = () => {
       recovering = true;
-      setStatus("reconnecting", "reconnecting…");
+      setStatus("reconnecting", t("reconnecting…"));
       setTimeout(connect, retryDelay);
       retryDelay = Math.min(retryDelay * 2, 15000);
     };
