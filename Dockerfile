@@ -31,6 +31,7 @@ RUN apt-get update \
         libc6-dev \
         pkg-config \
         default-libmysqlclient-dev \
+        gettext \
     && rm -rf /var/lib/apt/lists/*
 
 RUN python -m venv /opt/venv
@@ -38,6 +39,11 @@ ENV PATH=/opt/venv/bin:$PATH
 
 COPY requirements.txt /tmp/requirements.txt
 RUN pip install --no-cache-dir -r /tmp/requirements.txt
+
+# The translations, compiled here where gettext is (the runtime image has no msgfmt): .mo files are
+# built from locale/*.po, not kept in git.
+COPY . /src
+RUN cd /src && SECRET_KEY=build-only python manage.py compilemessages --ignore=.venv --verbosity 0
 
 # ---------------------------------------------------------------------------
 # runtime: the venv, the MariaDB client library, the code, collected static.
@@ -65,6 +71,7 @@ COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 # Code stays root-owned: the service user can read it, not change it.
 COPY . .
+COPY --from=builder /src/locale /app/locale
 
 # collectstatic runs with DEBUG off, so it writes the hashed, compressed
 # manifest that WhiteNoise serves; the key only satisfies settings for this

@@ -9,7 +9,7 @@ PORT   ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup port-free run serve test lint format check-deploy bench clean
+.PHONY: help setup messages port-free run serve test lint format check-deploy bench clean
 
 help:
 	@echo "make run    set up and serve HTTP + WebSocket on :$(PORT) (SQLite, in-memory layer, demo login)"
@@ -26,7 +26,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-setup: $(STAMP)
+# The compiled translations, built from locale/*/LC_MESSAGES/*.po (GNU gettext's msgfmt; system-deps.sh).
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/*.po))
+$(MO_FILES): %.mo: %.po $(STAMP)
+	PYTHON=$(PYTHON) scripts/system-deps.sh
+	$(BIN)/python manage.py compilemessages --ignore=.venv --verbosity 0
+
+messages: $(MO_FILES)
+
+setup: $(STAMP) messages
 
 # First, before anything slow: is HOST:PORT free?
 port-free:
@@ -37,7 +45,7 @@ port-free:
 # One uvicorn process serves HTTP and WebSockets, hands events to its own sockets in memory, and
 # runs the jobs (a Celery worker and its scheduler) in threads, on Celery's in-memory transport.
 run: export DEBUG ?= 1
-run: port-free $(STAMP)
+run: port-free $(STAMP) messages
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_demo_user
 	@echo "Serving on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /docs, health: /health)"
@@ -47,14 +55,14 @@ run: port-free $(STAMP)
 # and uvicorn (WebSockets only), the job worker and its scheduler (Celery), run by honcho from the
 # Procfile. It reads the production environment (DATABASE_URL, REDIS_URL, SECRET_KEY, ...); each
 # port gets its own socket directory, so two sets can run side by side.
-serve: port-free $(STAMP)
+serve: port-free $(STAMP) messages
 	PYTHON=$(PYTHON) scripts/system-deps.sh --serve
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	PATH="$(CURDIR)/$(BIN):$$PATH" RUN_DIR="$(CURDIR)/var/run/$(PORT)" HOST=$(HOST) PORT=$(PORT) \
 		$(BIN)/honcho start --no-colour --procfile Procfile --app-root $(CURDIR) --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) messages
 	PYTHON=$(PYTHON) scripts/system-deps.sh --all
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -78,4 +86,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache $(MO_FILES)

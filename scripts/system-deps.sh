@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the system packages the Python dependencies build against, when missing.
+# Install the system packages the Python dependencies build against, and GNU gettext, when missing.
 # mysqlclient compiles against the MariaDB/MySQL client library and finds it with pkg-config.
 set -euo pipefail
 
@@ -21,6 +21,8 @@ case "${1:-}" in
     command -v envsubst >/dev/null 2>&1 || packages+=(gettext-base)
     ;;
 esac
+# msgfmt, which compiles the translations (manage.py compilemessages, README "Languages and display names").
+command -v msgfmt >/dev/null 2>&1 || packages+=(gettext)
 # Debian's own Python ships venv/ensurepip separately.
 "$python" -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
 if ! { command -v pkg-config >/dev/null 2>&1 && { pkg-config --exists mysqlclient || pkg-config --exists libmariadb; }; }; then
@@ -30,7 +32,7 @@ fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "Install with your package manager the equivalents of Debian's: ${packages[*]}" >&2
-  echo "(macOS: brew install mysql-client pkg-config, and a Chromium for the browser tests)." >&2
+  echo "(macOS: brew install mysql-client pkg-config gettext, and a Chromium for the browser tests)." >&2
   exit 1
 fi
 
