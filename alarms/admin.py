@@ -24,6 +24,9 @@ from vsp.filters import total_ordering
 from vsp.pagination import DeferredJoinPaginator
 from vsp.times import TimeFormatError, parse_query_time
 
+# The list's level column; the choices' labels ("Level 1 (critical)") are for filters and forms.
+SHORT_LEVELS = {1: _("Level 1"), 2: _("Level 2"), 3: _("Level 3"), 4: _("Level 4")}
+
 # What staff decide; everything else on an alarm came from the edge and is read-only here.
 HANDLING_FIELDS = ("handle_status", "alarm_status", "handle_remark")
 
@@ -173,9 +176,9 @@ class AlarmEventAdmin(admin.ModelAdmin):
         "event_time",
         "type_name",
         "device_id",
-        "alarm_level",
-        "alarm_status",
-        "handle_status",
+        # Short, and both statuses in one column, so that the list fits a 1366 px screen beside its filters.
+        "level",
+        "statuses",
         "handled_by",
     )
     list_filter = (
@@ -277,6 +280,14 @@ class AlarmEventAdmin(admin.ModelAdmin):
         return format_html('<img src="{}" alt="" style="max-height:40px">', thumb) if thumb else "—"
 
     thumbnail_height = 240
+
+    @admin.display(description=_("level"), ordering="alarm_level")
+    def level(self, alarm: AlarmEvent) -> str:
+        return str(SHORT_LEVELS.get(alarm.alarm_level, alarm.alarm_level))
+
+    @admin.display(description=_("status"), ordering="handle_status")
+    def statuses(self, alarm: AlarmEvent) -> str:
+        return format_html("{}<br>{}", alarm.get_alarm_status_display(), alarm.get_handle_status_display())
 
     @admin.display(description=_("type"), ordering="alarm_type")
     def type_name(self, alarm: AlarmEvent) -> str:

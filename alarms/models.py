@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import OuterRef, Subquery, Value
 from django.db.models.functions import NullIf
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from alarms.exceptions import InvalidStatusTransition
 from devices.models import EdgeDevice
@@ -36,7 +37,7 @@ class AlarmStatus(models.TextChoices):
 
 class HandleStatus(models.TextChoices):
     UNHANDLED = "UNHANDLED", _("Unhandled")
-    HANDLING = "HANDLING", _("Handling")
+    HANDLING = "HANDLING", pgettext_lazy("handle status", "Handling")
     HANDLED = "HANDLED", _("Handled")
     IGNORED = "IGNORED", _("Ignored (false alarm)")
 

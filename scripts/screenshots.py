@@ -101,7 +101,7 @@ def take(args: argparse.Namespace, *, analysed: bool) -> int:
         try:
             page = browser.new_page(viewport=VIEWPORT, locale="en-US", timezone_id="Asia/Shanghai")
             log_in(page, base, args.username, args.password)
-            expect(page.locator("#live-status")).to_have_text("live", timeout=15_000)
+            expect(page.locator("#live-status[data-state=live]")).to_be_visible(timeout=15_000)
 
             featured = post_alarms(base, run, args.username, args.password)
             for alarm_id in featured["all"]:

@@ -92,7 +92,7 @@ def log_in(server: str, page: Page) -> None:
     page.fill("#id_password", "secret-pass-123")
     page.click("input[type=submit]")
     page.wait_for_url(f"{server}/live/")
-    expect(page.locator("#live-status")).to_have_text("live", timeout=10_000)
+    expect(page.locator("#live-status")).to_have_text("实时", timeout=10_000)  # "live": the console is Chinese
 
 
 @pytest.mark.usefixtures("watcher")
@@ -105,7 +105,7 @@ def test_the_live_page_fills_a_gap_in_the_event_numbers(server: str, page: Page)
 
     expect(page.locator("tr[data-alarm-id='AFTER-1']")).to_be_visible(timeout=10_000)
     expect(page.locator("tr[data-alarm-id='LOST-1']")).to_be_visible(timeout=10_000)
-    expect(page.locator("#live-status")).to_have_text("caught up")
+    expect(page.locator("#live-status")).to_have_text("已补齐")  # "caught up"
 
 
 def test_the_live_page_needs_a_staff_login(server: str, page: Page) -> None:

@@ -51,11 +51,11 @@ def test_admin_shows_the_analysis_beside_the_snapshot_with_its_boxes(server: str
 
     page.goto(f"{server}/admin/alarms/alarmevent/BOX-1/change/")
     opinion = page.locator(".field-second_opinion")
-    expect(opinion).to_contain_text("False alarm 0.93")
+    expect(opinion).to_contain_text("误报 0.93")  # "False alarm": the console is Chinese
     expect(opinion).to_contain_text("水蒸气，不是烟雾")
     expect(opinion.locator("figure.vsp-boxes")).to_have_attribute("data-drawn", "1")
     expect(opinion.locator("svg rect")).to_have_count(1)
     expect(page.locator(".field-analysis_history")).to_contain_text("qwen-vl-max · smoke-v1")
 
     page.goto(f"{server}/admin/analysis/alarmllmanalysis/agreement/?by=model")
-    expect(page.locator("#content")).to_contain_text("Model verdicts against staff outcomes")
+    expect(page.locator("#content")).to_contain_text("模型结论与人工处理结果对比")
