@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.conf import global_settings
 from django.utils import timezone
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, ViewportSize, expect, sync_playwright
 
 from alarms.models import AlarmStatus, HandleStatus
 from alarms.tests.factories import make_alarm, make_device
@@ -24,7 +24,7 @@ pytestmark = [
     ),
 ]
 
-SCREEN = {"width": 1366, "height": 768}
+SCREEN: ViewportSize = {"width": 1366, "height": 768}
 
 
 @pytest.fixture
