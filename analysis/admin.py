@@ -21,6 +21,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from alarms import alarm_types
 from alarms.admin import AlarmEventAdmin
 from alarms.models import AlarmEvent, AlarmLevel
 from alarms.snapshots import snapshot_link
@@ -29,6 +30,8 @@ from analysis.api import AgreementQuery
 from analysis.models import AlarmLlmAnalysis, AnalysisRule
 
 _HISTORY = 20
+# The agreement page's "by" choices, as staff read them (the values are the API's).
+GROUPING_LABELS = {"none": _("nothing"), "type": _("type"), "device": _("device"), "model": _("model")}
 _VERDICT_COLOURS = {"REAL": "#ba2121", "FALSE_ALARM": "#417690", "UNCERTAIN": "#a26d00"}
 
 
@@ -220,12 +223,15 @@ class AlarmLlmAnalysisAdmin(_MayAnalyze, admin.ModelAdmin):
         result = agreement.agreement(
             start=values["start"], end=values["end"], by=values["by"], system_handler=services.SYSTEM_HANDLER
         )
+        for group in result["groups"]:
+            if group.get("alarm_type"):
+                group["type_name"] = alarm_types.display_name(group["alarm_type"])  # as every page names types
         context = {
             **self.admin_site.each_context(request),
             "title": _("Model verdicts against staff outcomes"),
             "opts": self.model._meta,
             "result": result,
-            "groupings": list(agreement.GROUPINGS),
+            "groupings": [(name, GROUPING_LABELS.get(name, name)) for name in agreement.GROUPINGS],
             "by": values["by"],
             "start": timezone.localtime(values["start"]).strftime("%Y-%m-%d %H:%M:%S"),
             "end": timezone.localtime(values["end"]).strftime("%Y-%m-%d %H:%M:%S"),

@@ -131,6 +131,7 @@ def console_pages() -> list[str]:
         f"/admin/devices/edgedevice/{device.pk}/change/",
         "/admin/devices/devicekey/",
         "/admin/analysis/alarmllmanalysis/",
+        "/admin/analysis/alarmllmanalysis/agreement/",
         "/admin/analysis/analysisrule/",
         "/admin/analysis/analysisrule/add/",
         "/live/",
