@@ -395,6 +395,7 @@ def test_every_page_is_branded_never_django(boss: Client, client: Client, langua
         assert f"| {title}</title>" in html
         assert '<link rel="icon" type="image/svg+xml" href="/static/vsp/favicon.svg">' in html
         assert "Django" not in html
+        assert html.count('<form id="language-picker" action="/i18n/setlang/"') == 1  # the login page's too
         assert "Django 管理" not in html
     assert ("告警控制台" if language == "zh-hans" else "Alarm console") in pages[1].content.decode()
 

@@ -20,8 +20,8 @@
   let socket = null;
   let recovering = false; // after a reconnect or a gap, until the catch-up is in
   let retryDelay = 1000;
-  // Times as staff read them everywhere else: in the service's TIME_ZONE.
-  const timeFormat = new Intl.DateTimeFormat(undefined, {
+  // Times as staff read them everywhere else: in the service's TIME_ZONE, written the page's language's way.
+  const timeFormat = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
     timeZone: config.timeZone, year: "numeric", month: "2-digit", day: "2-digit",
     hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
   });
