@@ -118,7 +118,7 @@ def test_staff_issue_a_key_in_admin_and_see_it_once(admin_user_obj: Any) -> None
     )
 
     [message] = [m.message for m in response.context["messages"]]
-    key = message.split("New key for box-6: ")[1].split(" ")[0]
+    key = message.split("box-6 的新密钥：")[1].split(" ")[0]  # "New key for box-6: …": the console is Chinese
     assert device_for_key(key) == "box-6"
     page = client.get("/admin/devices/edgedevice/box-6/change/").content.decode()
     assert key not in page
