@@ -277,6 +277,19 @@ def test_the_migration_seeds_todays_types() -> None:
         ("loitering", "徘徊", "Loitering"),
         ("crowd", "人员聚集", "Crowd"),
     ]
+    # The same as the defaults put back into an emptied table.
+    assert rows == [(code, name_zh, name_en) for code, name_zh, name_en, _ in alarm_types.DEFAULT_TYPES]
+
+
+def test_an_emptied_table_gets_todays_types_back_after_migrate_but_a_kept_one_is_left_alone() -> None:
+    AlarmType.objects.all().delete()  # as flush does between the tests that commit
+    alarm_types.seed_defaults(using="default")
+    assert AlarmType.objects.count() == len(alarm_types.DEFAULT_TYPES)
+    assert alarm_types.display_name("fire") == "明火"
+
+    AlarmType.objects.exclude(code="fire").delete()
+    alarm_types.seed_defaults(using="default")
+    assert list(AlarmType.objects.values_list("code", flat=True)) == ["fire"]
 
 
 def test_the_alarm_admin_shows_type_names_and_filters_by_them(boss: Client) -> None:
