@@ -34,11 +34,13 @@ PO_FILE = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES" / "djan
 
 
 @pytest.fixture(autouse=True)
-def _fresh_type_names() -> Iterator[None]:
+def _isolated() -> Iterator[None]:
     # The names are kept per process; a test that edits the table must not leave its rows cached for the next.
+    # A request leaves its language active on the thread: the next test starts from the default again.
     alarm_types.forget()
     yield
     alarm_types.forget()
+    translation.deactivate()
 
 
 @pytest.fixture
@@ -285,7 +287,7 @@ def test_an_emptied_table_gets_todays_types_back_after_migrate_but_a_kept_one_is
     AlarmType.objects.all().delete()  # as flush does between the tests that commit
     alarm_types.seed_defaults(using="default")
     assert AlarmType.objects.count() == len(alarm_types.DEFAULT_TYPES)
-    assert alarm_types.display_name("fire") == "明火"
+    assert alarm_types.display_name("fire", "zh-hans") == "明火"
 
     AlarmType.objects.exclude(code="fire").delete()
     alarm_types.seed_defaults(using="default")
