@@ -127,7 +127,7 @@
 
   // ---- Rows ------------------------------------------------------------------------------------------
 
-  const VERDICTS = { REAL: "真实告警", FALSE_ALARM: "误报", UNCERTAIN: "不确定" };
+  const VERDICTS = { REAL: text.verdictReal, FALSE_ALARM: text.verdictFalseAlarm, UNCERTAIN: text.verdictUncertain };
 
   function verdictCell(analysis) {
     const td = document.createElement("td");
@@ -141,7 +141,7 @@
       td.title = analysis.description || "";
     } else {
       td.dataset.verdict = analysis.status;
-      td.textContent = analysis.status === "FAILED" ? "复判失败" : "复判中";
+      td.textContent = analysis.status === "FAILED" ? text.analysisFailed : text.analysisPending;
       td.title = analysis.error || "";
     }
     return td;
@@ -687,7 +687,7 @@
     if (first === null) { settledUpTo = lastSeq; return; }
     if (socket && socket.readyState === WebSocket.OPEN) {
       recovering = true;
-      setStatus("catching-up", "catching up…");
+      setStatus("catching-up", text.stateCatchingUp);
       socket.send(JSON.stringify({ type: "catchup", after_seq: first - 1 }));
     }
   }
@@ -698,7 +698,7 @@
     (frame.data.alarms || []).forEach((alarm) => show(alarm, true));
     // Everything stored up to frame.seq is now here; a number still missing below it was never stored.
     settledUpTo = Math.max(settledUpTo, frame.seq || 0);
-    setStatus("live", recovering ? "caught up" : "live");
+    setStatus("live", recovering ? text.stateCaughtUp : text.stateLive);
     recovering = false;
   }
 
@@ -708,7 +708,7 @@
     socket = new WebSocket(scheme + window.location.host + config.socketPath + "?after_seq=" + lastSeq + (narrowed ? "&" + narrowed : ""));
     socket.onopen = () => {
       retryDelay = 1000;
-      if (recovering) setStatus("catching-up", "catching up…");
+      if (recovering) setStatus("catching-up", text.stateCatchingUp);
     };
     socket.onmessage = (message) => {
       if (message.data === "pong") return;
@@ -721,7 +721,7 @@
     };
     socket.onclose = () => {
       recovering = true;
-      setStatus("reconnecting", "reconnecting…");
+      setStatus("reconnecting", text.stateReconnecting);
       setTimeout(connect, retryDelay);
       retryDelay = Math.min(retryDelay * 2, 15000);
     };
