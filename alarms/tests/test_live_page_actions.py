@@ -231,7 +231,8 @@ def test_the_lightbox_draws_the_edges_boxes_over_the_snapshot(server: str, page:
 
     page.keyboard.press("Escape")
     expect(lightbox).to_be_hidden()
-    page.locator("tr[data-alarm-id='S-1'] .snapshot img").click()
+    page.locator("tr[data-alarm-id='S-1'] .snapshot img").focus()
+    page.keyboard.press("Enter")
     expect(lightbox).to_be_visible()
     lightbox.click()
     expect(lightbox).to_be_hidden()
@@ -304,6 +305,8 @@ def test_a_storm_of_one_camera_collapses_into_one_row(server: str, page: Page) -
             event_time=f"2026-11-27 10:00:{number * 10:02d}",
         )
     report(server, alarm_id="CALM-1", device_id="cam-10", alarm_type="intrusion", event_time="2026-11-27 10:00:20")
+    # The same camera, scene and type, but past the window: a row of its own.
+    report(server, alarm_id="LATER-1", device_id="cam-09", alarm_type="intrusion", event_time="2026-11-27 10:06:00")
 
     storm = page.locator("tr.storm")
     expect(storm).to_have_count(1, timeout=10_000)
@@ -312,6 +315,8 @@ def test_a_storm_of_one_camera_collapses_into_one_row(server: str, page: Page) -
     expect(storm.locator(".level")).to_have_class("level level-1")  # the highest level among the five
     assert storm.get_attribute("data-latest-id") == "STORM-4"
     expect(page.locator("tr[data-alarm-id='CALM-1']")).to_be_visible()
+    expect(page.locator("tr[data-alarm-id='LATER-1']")).to_be_visible(timeout=10_000)
+    expect(page.locator("tr[data-alarm-id='LATER-1']")).not_to_have_class("storm-member")
     members = page.locator(f"tr[data-member-of='{storm.get_attribute('data-storm')}']")
     expect(members).to_have_count(5)
     for index in range(5):

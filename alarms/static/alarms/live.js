@@ -184,10 +184,13 @@
     img.src = picture;
     img.alt = "snapshot";
     img.loading = "lazy";
-    img.addEventListener("click", (event) => {
+    img.tabIndex = 0; // reachable by keyboard: Enter opens it as a click does
+    const open = (event) => {
       event.stopPropagation();
       openLightbox(alarms.get(alarm.alarmId) || alarm);
-    });
+    };
+    img.addEventListener("click", open);
+    img.addEventListener("keydown", (event) => { if (event.key === "Enter") open(event); });
     td.appendChild(img);
     return td;
   }
