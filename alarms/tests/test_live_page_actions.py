@@ -94,6 +94,13 @@ def log_in(server: str, page: Page, username: str = "watcher", query: str = "") 
     expect(page.locator("#live-status")).to_have_text("live", timeout=10_000)
 
 
+def said(page: Page, name: str, **values: object) -> str:
+    """A message of the page's, as its template words it (``#live-text``), with its {placeholders} filled."""
+    template = page.locator("#live-text").get_attribute(f"data-{name}")
+    assert template is not None, name
+    return template.format(**values)
+
+
 def report(server: str, **fields: Any) -> None:
     response = httpx.post(f"{server}/api/ai/alert/edge/report", json=report_payload(**fields), timeout=10)
     assert response.json()["data"]["created"] is True, response.text
@@ -118,7 +125,7 @@ def test_handling_from_the_row_changes_the_alarm_and_the_row(server: str, page: 
     row.locator("button[data-action=handle]").click()
 
     expect(row.locator(".outcome")).to_have_attribute("data-state", "ok")
-    expect(row.locator(".outcome")).to_have_text("Handled")
+    expect(row.locator(".outcome")).to_have_text(said(page, "done-handle"))
     expect(row.locator(".handling")).to_have_attribute("data-handle-status", "HANDLED")
     assert stored("H-1") == (HandleStatus.HANDLED, AlarmStatus.CONFIRMED)
     # Our own alarm.updated frame arrives too: the row keeps saying what we did, not "updated by".
@@ -134,11 +141,11 @@ def test_confirm_then_false_alarm_from_the_row(server: str, page: Page) -> None:
     row = page.locator("tr[data-alarm-id='F-1']")
 
     row.locator("button[data-action=confirm]").click()
-    expect(row.locator(".outcome")).to_have_text("Confirmed")
+    expect(row.locator(".outcome")).to_have_text(said(page, "done-confirm"))
     assert stored("F-1") == (HandleStatus.HANDLING, AlarmStatus.CONFIRMED)
 
     row.locator("button[data-action=ignore]").click()
-    expect(row.locator(".outcome")).to_have_text("Marked as a false alarm")
+    expect(row.locator(".outcome")).to_have_text(said(page, "done-ignore"))
     expect(row.locator(".handling")).to_have_attribute("data-handle-status", "IGNORED")
     assert stored("F-1") == (HandleStatus.IGNORED, AlarmStatus.CONFIRMED)
 
@@ -176,7 +183,7 @@ def test_a_user_without_the_handle_permission_sees_the_refusal(server: str, page
     outcome = row.locator(".outcome")
     expect(outcome).to_have_attribute("data-state", "error")
     expect(outcome).to_have_attribute("data-status", "403")
-    expect(outcome).to_have_text("Not allowed: your account may not handle alarms")
+    expect(outcome).to_have_text(said(page, "error-forbidden"))
     assert stored("P-1") == (HandleStatus.UNHANDLED, AlarmStatus.NEW)
 
 
@@ -195,7 +202,7 @@ def test_a_refused_transition_and_a_vanished_alarm_are_shown(server: str, page: 
     gone = page.locator("tr[data-alarm-id='GONE-1']")
     gone.locator("button[data-action=handle]").click()
     expect(gone.locator(".outcome")).to_have_attribute("data-status", "404")
-    expect(gone.locator(".outcome")).to_have_text("This alarm no longer exists")
+    expect(gone.locator(".outcome")).to_have_text(said(page, "error-not-found"))
 
 
 @pytest.mark.usefixtures("staff")
@@ -257,7 +264,7 @@ def test_filters_hide_rows_and_live_in_the_url(server: str, page: Page) -> None:
     expect(page.locator("tr[data-alarm-id='L1-A']")).to_be_hidden()
     expect(page.locator("tr[data-alarm-id='L1-B']")).to_be_visible()
     assert page.url == f"{server}/live/?level=1&device=cam-10"
-    expect(page.locator("#filter-count")).to_have_text("1 of 4 rows shown")  # SEED-1 is the fourth
+    expect(page.locator("#filter-count")).to_have_text(said(page, "shown", shown=1, total=4))  # SEED-1 is the fourth
 
     # The link reproduces the view: the server leaves the other rows out, and so does the socket.
     page.reload()
@@ -329,7 +336,7 @@ def test_a_storm_of_one_camera_collapses_into_one_row(server: str, page: Page) -
 
     # The storm's button handles every alarm in it.
     storm.locator("button[data-action=handle]").click()
-    expect(storm.locator(".outcome")).to_have_text("5 of 5 updated", timeout=10_000)
+    expect(storm.locator(".outcome")).to_have_text(said(page, "done-many", done=5, total=5), timeout=10_000)
     statuses = in_a_thread(
         lambda: set(AlarmEvent.objects.filter(alarm_id__startswith="STORM-").values_list("handle_status", flat=True))
     )
