@@ -63,7 +63,7 @@ def live(request: HttpRequest) -> HttpResponse:
         "alarms": [events.alarm_data(alarm) for alarm in latest[: settings.LIVE_INITIAL_ALARMS]],
         "config": config,
         "filter": config["filter"],
-        "levels": [(value, label) for value, label in LABELS["aiot_alarm_level"].items()],
+        "levels": list(LABELS["aiot_alarm_level"].items()),
         "types": sorted(LABELS["aiot_alarm_type"].items()),
         "devices": EdgeDevice.objects.order_by("device_id").values_list("device_id", "name")[:DEVICE_CHOICES],
     }
