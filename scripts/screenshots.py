@@ -4,8 +4,9 @@
 
 It logs in to admin with the demo account (`make run` creates it), opens the live page, posts a few
 realistic alarms to the edge ingest endpoint (two of them with a snapshot image, one resolved, one
-handled) so that they arrive while the page is open, and saves 1366x768 PNGs of the live page, the
-admin alarm list, an alarm's change page and the API docs. Meant for `make run` (DEBUG on, so ingest
+handled, and a storm of one camera) so that they arrive while the page is open, confirms one from its
+row, and saves 1366x768 PNGs of the live page, a snapshot in its lightbox, the admin alarm list, an
+alarm's change page and the API docs. Meant for `make run` (DEBUG on, so ingest
 needs no device key); the alarm ids are new on every run.
 
 With ``--model-port P`` it also plays the LLM on 127.0.0.1:P (the tests' OpenAI-compatible fake), so a
@@ -115,8 +116,7 @@ def take(args: argparse.Namespace, *, analysed: bool) -> int:
                 expect(page.locator(f"tr[data-alarm-id='{featured['intrusion']}'] .verdict")).to_contain_text(
                     "真实告警", timeout=30_000
                 )
-            wait_for_images(page)
-            shoot(page, out / "live.png")
+            live_page(page, base, out, run, featured)
 
             # Admin's navigation sidebar collapsed: the list's columns fit in 1366 px then.
             page.evaluate("localStorage.setItem('django.admin.navSidebarIsOpen', 'false')")
@@ -145,6 +145,29 @@ def take(args: argparse.Namespace, *, analysed: bool) -> int:
         finally:
             browser.close()
     return 0
+
+
+def live_page(page: Page, base: str, out: Path, run: str, featured: dict[str, Any]) -> None:
+    """The live page with a storm collapsed into one row and one alarm handled from its row; then the
+    intrusion's snapshot in the lightbox, with the edge's box drawn over it."""
+    now = datetime.now(UTC)
+    for number in range(6):
+        when = now - timedelta(seconds=40 - number * 6)
+        body = report(run, 10 + number, "smoke", "cam-wh-07", "loading-bay", when, 2 if number == 3 else 3, 0.72)
+        edge(base, "/api/ai/alert/edge/report", body)
+    # The warehouse's smoke alarm of a minute ago starts the storm: seven alarms, one row.
+    expect(page.locator("tr.storm")).to_have_attribute("data-count", "7", timeout=15_000)
+    intrusion = page.locator(f"tr[data-alarm-id='{featured['intrusion']}']")
+    intrusion.locator("button[data-action=confirm]").click()
+    expect(intrusion.locator(".outcome")).to_have_attribute("data-state", "ok")
+    wait_for_images(page)
+    shoot(page, out / "live.png")
+
+    page.locator(f"tr[data-alarm-id='{featured['intrusion']}'] .snapshot img").click()
+    expect(page.locator("#live-lightbox")).to_have_attribute("data-drawn", "1", timeout=10_000)
+    wait_for_images(page)
+    shoot(page, out / "live-lightbox.png")
+    page.keyboard.press("Escape")
 
 
 def log_in(page: Page, base: str, username: str, password: str) -> None:
@@ -215,7 +238,7 @@ def report(
         "confidence_score": confidence,
         "ext_data": {
             "model": "yolov8s-vsp-2.1",
-            "bbox": [412, 168, 560, 474],
+            "bbox": [430, 168, 510, 356],  # the figure's box in the 640x360 snapshot below
             "frame_no": 18_240 + number * 37,
             "rule": f"{scene_id}/{alarm_type}",
         },
