@@ -174,6 +174,8 @@ class Cursor(models.Model):
 
     name = models.CharField(max_length=32, primary_key=True)
     position = models.DateTimeField()
+    # The first run's time: alarms stored before it are history, never read (not even going back).
+    started_at = models.DateTimeField()
 
     def __str__(self) -> str:
         return f"{self.name} at {self.position:%Y-%m-%d %H:%M:%S}"

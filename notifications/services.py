@@ -61,7 +61,7 @@ def _advance(position: datetime) -> None:
     if not Cursor.objects.filter(pk=CURSOR, position__lt=position).update(position=position):
         try:
             with transaction.atomic():
-                Cursor.objects.create(name=CURSOR, position=position)
+                Cursor.objects.create(name=CURSOR, position=position, started_at=position)
         except IntegrityError:
             pass  # it exists, at or past this position
 
@@ -70,11 +70,11 @@ def read_alarms(now: datetime | None = None) -> int:
     """Write the deliveries of the alarms stored since the cursor; how many alarms passed a cooldown."""
     now = now or timezone.now()
     rules = [rule for rule in _rules() if list(rule.channels.all())]
-    position = Cursor.objects.filter(pk=CURSOR).values_list("position", flat=True).first()
-    if position is None or not rules:
+    cursor = Cursor.objects.filter(pk=CURSOR).first()
+    if cursor is None or not rules:
         _advance(now)  # the first run starts now: alarms from before it are history, not news
         return 0
-    start = position - timedelta(seconds=settings.NOTIFY_REREAD_SECONDS)
+    start = max(cursor.started_at, cursor.position - timedelta(seconds=settings.NOTIFY_REREAD_SECONDS))
     page_size = max(1, settings.NOTIFY_DISPATCH_BATCH // _PAGES)
     query = AlarmEvent.objects.filter(created_at__gte=start).order_by("created_at", "alarm_id")
     query = query.only("alarm_id", "alarm_type", "device_id", "alarm_level", "created_at")
@@ -116,22 +116,23 @@ def _notify(alarms: list[AlarmEvent], rules: list[Rule], now: datetime) -> int:
     for alarm, rule in matched:
         key = (rule.pk, alarm.device_id, alarm.alarm_type)
         until = known.get(key)
-        if until is not None and alarm.created_at < until:
+        if rule.cooldown_seconds and until is not None and alarm.created_at < until:
             continue
         with transaction.atomic():
             if _claim_cooldown(rule, alarm):
                 _write_alert(rule, alarm, now)
                 passed += 1
-        known[key] = (
-            Cooldown.objects.filter(rule=rule, device_id=alarm.device_id, alarm_type=alarm.alarm_type)
-            .values_list("until", flat=True)
-            .get()
-        )
+        if rule.cooldown_seconds:
+            known[key] = Cooldown.objects.filter(
+                rule=rule, device_id=alarm.device_id, alarm_type=alarm.alarm_type
+            ).values_list("until", flat=True)[0]
     return passed
 
 
 def _claim_cooldown(rule: Rule, alarm: AlarmEvent) -> bool:
     """Whether the alarm opens a new cooldown window of its rule, device and type: decided by the database."""
+    if not rule.cooldown_seconds:
+        return True  # every alarm is sent; the deliveries' unique key keeps a second reading harmless
     until = alarm.created_at + timedelta(seconds=rule.cooldown_seconds)
     key = {"rule": rule, "device_id": alarm.device_id, "alarm_type": alarm.alarm_type}
     if Cooldown.objects.filter(**key, until__lte=alarm.created_at).update(until=until, alarm_id=alarm.alarm_id):

@@ -72,4 +72,4 @@ def make_rule(*channels: Channel, **fields: Any) -> Rule:
 
 def start_reading(at: datetime) -> None:
     """Place the dispatch's cursor, as its first run would have at that time."""
-    Cursor.objects.update_or_create(name=services.CURSOR, defaults={"position": at})
+    Cursor.objects.update_or_create(name=services.CURSOR, defaults={"position": at, "started_at": at})
