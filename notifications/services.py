@@ -67,26 +67,27 @@ def _advance(position: datetime) -> None:
 
 
 def read_alarms(now: datetime | None = None) -> int:
-    """Write the deliveries of the alarms stored since the cursor; how many alarms passed a cooldown."""
+    """Write the deliveries of the alarms stored since the cursor; how many alarms passed a cooldown.
+
+    First the alarms of the last NOTIFY_REREAD_SECONDS before the cursor, again (the newest of them,
+    where a late commit lands, if there are more than a batch), then the new ones in pages, moving the
+    cursor after each. Neither read is more than NOTIFY_DISPATCH_BATCH alarms, so a storm never holds
+    the cursor back: what one run leaves, the next reads.
+    """
     now = now or timezone.now()
     rules = [rule for rule in _rules() if list(rule.channels.all())]
     cursor = Cursor.objects.filter(pk=CURSOR).first()
     if cursor is None or not rules:
         _advance(now)  # the first run starts now: alarms from before it are history, not news
         return 0
-    start = max(cursor.started_at, cursor.position - timedelta(seconds=settings.NOTIFY_REREAD_SECONDS))
-    page_size = max(1, settings.NOTIFY_DISPATCH_BATCH // _PAGES)
-    query = AlarmEvent.objects.filter(created_at__gte=start).order_by("created_at", "alarm_id")
-    query = query.only("alarm_id", "alarm_type", "device_id", "alarm_level", "created_at")
-    passed, last = 0, None
+    batch = settings.NOTIFY_DISPATCH_BATCH
+    query = AlarmEvent.objects.only("alarm_id", "alarm_type", "device_id", "alarm_level", "created_at")
+    since = max(cursor.started_at, cursor.position - timedelta(seconds=settings.NOTIFY_REREAD_SECONDS))
+    again = query.filter(created_at__gte=since, created_at__lte=cursor.position).order_by("-created_at", "-alarm_id")
+    passed = _notify(list(again[:batch])[::-1], rules, now)
+    new = query.filter(created_at__gt=cursor.position).order_by("created_at", "alarm_id")
+    page_size, page = max(1, batch // _PAGES), new
     for _page in range(_PAGES):
-        page = (
-            query
-            if last is None
-            else query.filter(
-                Q(created_at__gt=last.created_at) | Q(created_at=last.created_at, alarm_id__gt=last.alarm_id)
-            )
-        )
         alarms = list(page[:page_size])
         if not alarms:
             break
@@ -95,6 +96,7 @@ def read_alarms(now: datetime | None = None) -> int:
         _advance(last.created_at)
         if len(alarms) < page_size:
             break
+        page = new.filter(Q(created_at__gt=last.created_at) | Q(created_at=last.created_at, alarm_id__gt=last.alarm_id))
     return passed
 
 
@@ -153,7 +155,7 @@ def _write_alert(rule: Rule, alarm: AlarmEvent, now: datetime) -> None:
 
 
 def _write(
-    rule: Rule, alarm_id: str, kind: str, n: int, now: datetime, *, quiet: bool, channel_ids: Any = None
+    rule: Rule, alarm_id: str, kind: str, n: int, now: datetime, *, quiet: bool, channel_ids: list[int] | None = None
 ) -> None:
     """The rule's deliveries of one alarm (to each of its channels, or those named), insert-or-ignore."""
     targets = channel_ids if channel_ids is not None else [channel.pk for channel in rule.channels.all()]

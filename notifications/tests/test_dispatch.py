@@ -246,3 +246,21 @@ def test_the_sweep_sends_again_a_pending_delivery_whose_message_was_lost(robots:
     assert (lost.status, lost.attempts) == (Status.SENT, 1)
     assert Delivery.objects.get(pk=recent.pk).status == Status.PENDING
     assert len(robots.seen) == 1
+
+
+@pytest.mark.django_db
+def test_a_storm_larger_than_a_batch_does_not_hold_the_cursor_back(settings: Any) -> None:
+    settings.NOTIFY_DISPATCH_BATCH = 100
+    make_rule(make_channel(), cooldown_seconds=600)
+    first = timezone.now() - timedelta(seconds=5)
+    start_reading(first)
+    for index in range(250):  # within the re-read window, each of its own device
+        stored_at(first + timedelta(milliseconds=index), alarm_id=f"storm-{index:03d}", device_id=f"cam-{index}")
+
+    written = [services.read_alarms() for _ in range(3)]
+    late = stored_at(first + timedelta(milliseconds=240), alarm_id="late-commit", device_id="cam-late")
+    written.append(services.read_alarms())
+
+    assert written == [101, 100, 49, 1]  # the first at the cursor itself is read by the window
+    assert Delivery.objects.count() == 251
+    assert Cooldown.objects.filter(alarm_id=late.pk).exists()
