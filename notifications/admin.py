@@ -12,6 +12,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from alarms.models import AlarmLevel
 from notifications import services
@@ -25,17 +27,25 @@ def _report(modeladmin: admin.ModelAdmin, request: HttpRequest, delivery: Delive
     channel = delivery.channel
     if delivery.status == Delivery.Status.SENT:
         code = f" (HTTP {delivery.response_code})" if delivery.response_code else ""
-        modeladmin.message_user(request, f"Test message sent to {channel.name}{code}.", messages.SUCCESS)
+        said = gettext("Test message sent to %(channel)s%(code)s.") % {"channel": channel.name, "code": code}
+        modeladmin.message_user(request, said, messages.SUCCESS)
     else:
         modeladmin.message_user(
-            request, f"Test message to {channel.name} {delivery.status.lower()}: {delivery.last_error}", messages.ERROR
+            request,
+            gettext("Test message to %(channel)s %(status)s: %(error)s")
+            % {"channel": channel.name, "status": delivery.get_status_display().lower(), "error": delivery.last_error},
+            messages.ERROR,
         )
 
 
 class ChannelForm(forms.ModelForm):
     # A URL typed without its scheme is https (Django 6's default; 5.2 warns without saying).
     url = forms.URLField(
-        required=False, max_length=1000, assume_scheme="https", help_text=Channel._meta.get_field("url").help_text
+        required=False,
+        max_length=1000,
+        assume_scheme="https",
+        label=Channel._meta.get_field("url").verbose_name,
+        help_text=Channel._meta.get_field("url").help_text,
     )
 
     class Meta:
@@ -52,7 +62,7 @@ class ChannelAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     actions = ["send_test_message"]
 
-    @admin.display(description="sends to")
+    @admin.display(description=_("sends to"))
     def target(self, channel: Channel) -> str:
         if channel.kind == Channel.Kind.WEBHOOK:
             return channel.url
@@ -60,11 +70,12 @@ class ChannelAdmin(admin.ModelAdmin):
             return ", ".join(channel.recipient_list())
         return f"…{channel.key[-4:]}" if channel.key else ""  # a robot's key is its password
 
-    @admin.action(description="Send a test message", permissions=["change"])
+    @admin.action(description=_("Send a test message"), permissions=["change"])
     def send_test_message(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
         chosen = list(queryset[: _TEST_SEND_MAX + 1])
         if len(chosen) > _TEST_SEND_MAX:
-            self.message_user(request, f"Choose at most {_TEST_SEND_MAX} channels to test at once.", messages.ERROR)
+            said = gettext("Choose at most %(count)d channels to test at once.") % {"count": _TEST_SEND_MAX}
+            self.message_user(request, said, messages.ERROR)
             return
         for channel in chosen:
             _report(self, request, services.send_test(channel))
@@ -81,9 +92,9 @@ class ChannelAdmin(admin.ModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         channel = get_object_or_404(Channel, pk=object_id) if object_id.isdigit() else None
         if channel is None:
-            return HttpResponse("No such channel.", status=404, content_type="text/plain")
+            return HttpResponse(gettext("No such channel."), status=404, content_type="text/plain")
         if not self.has_change_permission(request, channel):
-            return HttpResponse("You may not send from this channel.", status=403, content_type="text/plain")
+            return HttpResponse(gettext("You may not send from this channel."), status=403, content_type="text/plain")
         _report(self, request, services.send_test(channel))
         return HttpResponseRedirect(reverse("admin:notifications_channel_change", args=[quote(channel.pk)]))
 
@@ -105,12 +116,17 @@ class RuleForm(forms.ModelForm):
         coerce=int,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="None ticked: every level.",
+        label=_("levels"),
+        help_text=_("None ticked: every level."),
     )
     alarm_types = NameListField(
-        required=False, help_text="Type codes, comma-separated, e.g. no_helmet, smoking. Empty: any."
+        required=False,
+        label=_("alarm types"),
+        help_text=_("Type codes, comma-separated, e.g. no_helmet, smoke. Empty: any."),
     )
-    device_ids = NameListField(required=False, help_text="Device ids, comma-separated. Empty: any device.")
+    device_ids = NameListField(
+        required=False, label=_("devices"), help_text=_("Device ids, comma-separated. Empty: any device.")
+    )
 
     class Meta:
         model = Rule
@@ -130,7 +146,7 @@ class RuleForm(forms.ModelForm):
 
 
 def _any(values: list[Any]) -> str:
-    return ", ".join(str(value) for value in values) or "any"
+    return ", ".join(str(value) for value in values) or gettext("any")
 
 
 @admin.register(Rule)
@@ -141,29 +157,32 @@ class RuleAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     filter_horizontal = ("channels",)
 
-    @admin.display(description="levels")
+    @admin.display(description=_("levels"))
     def level_list(self, rule: Rule) -> str:
         return _any(rule.levels)
 
-    @admin.display(description="types")
+    @admin.display(description=_("alarm types"))
     def type_list(self, rule: Rule) -> str:
         return _any(rule.alarm_types)
 
-    @admin.display(description="devices")
+    @admin.display(description=_("devices"))
     def device_list(self, rule: Rule) -> str:
         return _any(rule.device_ids)
 
-    @admin.display(description="quiet hours")
+    @admin.display(description=_("quiet hours"))
     def quiet(self, rule: Rule) -> str:
         if rule.quiet_start is None or rule.quiet_end is None:
             return "-"
         return f"{rule.quiet_start:%H:%M}–{rule.quiet_end:%H:%M}"
 
-    @admin.display(description="reminders")
+    @admin.display(description=_("reminders"))
     def reminds(self, rule: Rule) -> str:
         if not rule.remind_every_minutes:
             return "-"
-        return f"every {rule.remind_every_minutes} min, at most {rule.remind_max}"
+        return gettext("every %(minutes)d min, at most %(count)d") % {
+            "minutes": rule.remind_every_minutes,
+            "count": rule.remind_max,
+        }
 
 
 @admin.register(Delivery)
@@ -203,14 +222,14 @@ class DeliveryAdmin(admin.ModelAdmin):
     )
     fields = readonly_fields
 
-    @admin.display(description="alarm", ordering="alarm")
+    @admin.display(description=_("alarm"), ordering="alarm")
     def alarm_link(self, delivery: Delivery) -> str:
         if delivery.alarm_id is None:
             return "-"
         url = reverse("admin:alarms_alarmevent_change", args=[quote(delivery.alarm_id)])
         return format_html('<a href="{}">{}</a>', url, delivery.alarm_id)
 
-    @admin.display(description="last error")
+    @admin.display(description=_("last error"))
     def short_error(self, delivery: Delivery) -> str:
         return delivery.last_error[:80]
 

@@ -12,39 +12,53 @@ from datetime import datetime, time
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from alarms.models import AlarmEvent, AlarmLevel
 from vsp.db import IdentifierField
+
+# What each kind of channel cannot send without.
+_NEEDED: dict[str, tuple[str, ...]] = {
+    "webhook": ("url", "secret"),
+    "wecom": ("key",),
+    "dingtalk": ("key",),
+    "email": ("recipients",),
+}
 
 
 class Channel(models.Model):
     """One place a notification is sent: a signed webhook, a WeCom or DingTalk group robot, or email."""
 
     class Kind(models.TextChoices):
-        WEBHOOK = "webhook", "Webhook (JSON, HMAC-SHA256 signed)"
-        WECOM = "wecom", "WeCom group robot (企业微信)"
-        DINGTALK = "dingtalk", "DingTalk group robot (钉钉)"
-        EMAIL = "email", "Email"
+        WEBHOOK = "webhook", _("Webhook (JSON, HMAC-SHA256 signed)")
+        WECOM = "wecom", _("WeCom group robot")
+        DINGTALK = "dingtalk", _("DingTalk group robot")
+        EMAIL = "email", _("Email")
 
     objects: models.Manager[Channel] = models.Manager()
 
-    name = models.CharField(max_length=100, unique=True)
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    enabled = models.BooleanField(default=True)
-    url = models.URLField(max_length=1000, blank=True, help_text="Webhook: the URL the JSON is posted to.")
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    url = models.URLField(_("URL"), max_length=1000, blank=True, help_text=_("Webhook: the URL the JSON is posted to."))
     key = models.CharField(
-        max_length=200, blank=True, help_text="WeCom: the robot's key. DingTalk: the robot's access_token."
+        _("key"), max_length=200, blank=True, help_text=_("WeCom: the robot's key. DingTalk: the robot's access_token.")
     )
     secret = models.CharField(
+        _("secret"),
         max_length=200,
         blank=True,
-        help_text="Webhook: the HMAC key (required). DingTalk: the robot's signing secret (SEC…), if it signs.",
+        help_text=_("Webhook: the HMAC key (required). DingTalk: the robot's signing secret (SEC…), if it signs."),
     )
-    recipients = models.TextField(blank=True, help_text="Email: addresses, separated by commas or new lines.")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    recipients = models.TextField(
+        _("recipients"), blank=True, help_text=_("Email: addresses, separated by commas or new lines.")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("channel")
+        verbose_name_plural = _("channels")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -54,33 +68,30 @@ class Channel(models.Model):
         return [item.strip() for item in self.recipients.replace("\n", ",").split(",") if item.strip()]
 
     def clean(self) -> None:
-        needed = {
-            self.Kind.WEBHOOK: ("url", "secret"),
-            self.Kind.WECOM: ("key",),
-            self.Kind.DINGTALK: ("key",),
-            self.Kind.EMAIL: ("recipients",),
-        }.get(self.Kind(self.kind) if self.kind in self.Kind.values else self.Kind.WEBHOOK, ())
+        needed = _NEEDED.get(self.kind, ())  # an unknown kind is the field's own error
         errors = {
-            name: f"A {self.get_kind_display()} channel needs this." for name in needed if not getattr(self, name)
+            name: _("A %(kind)s channel needs this.") % {"kind": self.get_kind_display()}
+            for name in needed
+            if not getattr(self, name)
         }
         if self.kind == self.Kind.EMAIL:
             for address in self.recipient_list():
                 try:
                     validate_email(address)
                 except ValidationError:
-                    errors["recipients"] = f"Not an email address: {address!r}"
+                    errors["recipients"] = _("Not an email address: %(address)s") % {"address": address}
         if errors:
             raise ValidationError(errors)
 
 
 def _check_levels(value: object) -> None:
     if not isinstance(value, list) or any(level not in AlarmLevel.values for level in value):
-        raise ValidationError("a list of levels from 1 to 4 (empty: every level)")
+        raise ValidationError(_("a list of levels from 1 to 4 (empty: every level)"))
 
 
 def _check_names(value: object) -> None:
     if not isinstance(value, list) or any(not isinstance(item, str) or not item.strip() for item in value):
-        raise ValidationError('a list of names, e.g. ["no_helmet", "smoking"] (empty: any)')
+        raise ValidationError(_('a list of names, e.g. ["no_helmet", "smoke"] (empty: any)'))
 
 
 class Rule(models.Model):
@@ -93,34 +104,50 @@ class Rule(models.Model):
 
     objects: models.Manager[Rule] = models.Manager()
 
-    name = models.CharField(max_length=100, unique=True)
-    enabled = models.BooleanField(default=True)
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
     levels = models.JSONField(
-        default=list, blank=True, validators=[_check_levels], help_text="e.g. [1, 2]; empty: any."
+        _("levels"), default=list, blank=True, validators=[_check_levels], help_text=_("e.g. [1, 2]; empty: any.")
     )
-    alarm_types = models.JSONField(default=list, blank=True, validators=[_check_names], help_text="Empty: any type.")
-    device_ids = models.JSONField(default=list, blank=True, validators=[_check_names], help_text="Empty: any device.")
-    channels = models.ManyToManyField(Channel, related_name="rules")
+    alarm_types = models.JSONField(
+        _("alarm types"), default=list, blank=True, validators=[_check_names], help_text=_("Empty: any type.")
+    )
+    device_ids = models.JSONField(
+        _("devices"), default=list, blank=True, validators=[_check_names], help_text=_("Empty: any device.")
+    )
+    channels = models.ManyToManyField(Channel, related_name="rules", verbose_name=_("channels"))
     cooldown_seconds = models.PositiveIntegerField(
+        _("cooldown (seconds)"),
         default=300,
         validators=[MaxValueValidator(7 * 24 * 3600)],
-        help_text="After an alarm is sent, others of the same device and type are not, for this long. 0: all.",
+        help_text=_("After an alarm is sent, others of the same device and type are not, for this long. 0: all."),
     )
-    quiet_start = models.TimeField(null=True, blank=True, help_text="Quiet hours (local time), e.g. 22:00.")
+    quiet_start = models.TimeField(
+        _("quiet hours start"), null=True, blank=True, help_text=_("Quiet hours (local time), e.g. 22:00.")
+    )
     quiet_end = models.TimeField(
-        null=True, blank=True, help_text="End of the quiet hours, e.g. 07:00 (may cross midnight)."
+        _("quiet hours end"),
+        null=True,
+        blank=True,
+        help_text=_("End of the quiet hours, e.g. 07:00 (may cross midnight)."),
     )
     remind_every_minutes = models.PositiveIntegerField(
+        _("remind every (minutes)"),
         default=0,
         validators=[MaxValueValidator(7 * 24 * 60)],
-        help_text="Remind while the alarm stays unhandled, every this many minutes. 0: never.",
+        help_text=_("Remind while the alarm stays unhandled, every this many minutes. 0: never."),
     )
     remind_max = models.PositiveSmallIntegerField(
-        default=3, validators=[MinValueValidator(1), MaxValueValidator(20)], help_text="At most this many reminders."
+        _("at most (reminders)"),
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text=_("At most this many reminders."),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("notification rule")
+        verbose_name_plural = _("notification rules")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -128,9 +155,9 @@ class Rule(models.Model):
 
     def clean(self) -> None:
         if (self.quiet_start is None) != (self.quiet_end is None):
-            raise ValidationError("Give both ends of the quiet hours, or neither.")
+            raise ValidationError(_("Give both ends of the quiet hours, or neither."))
         if self.quiet_start is not None and self.quiet_start == self.quiet_end:
-            raise ValidationError("The quiet hours start and end at the same time.")
+            raise ValidationError(_("The quiet hours start and end at the same time."))
 
     def matches(self, alarm: AlarmEvent) -> bool:
         return (
@@ -185,40 +212,47 @@ class Delivery(models.Model):
     """One message to one channel: an alarm's first notice, a reminder (``n`` = 1, 2, …) or a test."""
 
     class Kind(models.TextChoices):
-        ALERT = "ALERT", "Alarm"
-        REMINDER = "REMINDER", "Reminder"
-        TEST = "TEST", "Test message"
+        ALERT = "ALERT", _("Alarm")
+        REMINDER = "REMINDER", _("Reminder")
+        TEST = "TEST", _("Test message")
 
     class Status(models.TextChoices):
-        PENDING = "PENDING", "Pending"
-        SENDING = "SENDING", "Sending"
-        SENT = "SENT", "Sent"
-        FAILED = "FAILED", "Failed"
-        SKIPPED = "SKIPPED", "Skipped"
+        PENDING = "PENDING", _("Pending")
+        SENDING = "SENDING", _("Sending")
+        SENT = "SENT", _("Sent")
+        FAILED = "FAILED", _("Failed")
+        SKIPPED = "SKIPPED", _("Skipped")
 
     objects: models.Manager[Delivery] = models.Manager()
 
-    rule = models.ForeignKey(Rule, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
-    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="deliveries")
-    # Null for a test message; an alarm's deliveries go with it when retention deletes it.
-    alarm = models.ForeignKey(AlarmEvent, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ALERT)
-    n = models.PositiveSmallIntegerField(default=0, help_text="The reminder's number; 0 for the first notice.")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    response_code = models.IntegerField(
-        null=True, blank=True, help_text="The HTTP status (or SMTP code) of the last try."
+    rule = models.ForeignKey(
+        Rule, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries", verbose_name=_("rule")
     )
-    created_at = models.DateTimeField()
-    due_at = models.DateTimeField(null=True, blank=True)
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("channel"))
+    # Null for a test message; an alarm's deliveries go with it when retention deletes it.
+    alarm = models.ForeignKey(
+        AlarmEvent, null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("alarm")
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.ALERT)
+    n = models.PositiveSmallIntegerField(
+        _("reminder no."), default=0, help_text=_("The reminder's number; 0 for the first notice.")
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    response_code = models.IntegerField(
+        _("response code"), null=True, blank=True, help_text=_("The HTTP status (or SMTP code) of the last try.")
+    )
+    created_at = models.DateTimeField(_("created at"))
+    due_at = models.DateTimeField(_("due at"), null=True, blank=True)
     # When the job's message was last sent: None until the dispatch sends it.
-    sent_at = models.DateTimeField(null=True, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(_("job sent at"), null=True, blank=True)
+    lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
-        verbose_name_plural = "deliveries"
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["rule", "channel", "alarm", "kind", "n"], name="notify_delivery_once"),

@@ -32,7 +32,7 @@ from django.db.models import F, Prefetch, Q
 from django.utils import timezone
 
 from alarms.models import AlarmEvent, HandleStatus
-from notifications import channels, texts
+from notifications import protocols, texts
 from notifications.models import Channel, Cooldown, Cursor, Delivery, Rule
 
 logger = logging.getLogger(__name__)
@@ -289,8 +289,8 @@ def deliver(delivery_id: int, *, max_attempts: int | None = None) -> str:
     if message is None:
         return _finish(delivery, attempt, Status.SKIPPED, error="the alarm was handled (or deleted) meanwhile")
     try:
-        sent = channels.send(delivery.channel, message)
-    except channels.SendError as exc:
+        sent = protocols.send(delivery.channel, message)
+    except protocols.SendError as exc:
         if not exc.retryable or attempt >= most:
             logger.warning("delivery %s to %s failed after %d tries: %s", delivery.pk, delivery.channel, attempt, exc)
             return _finish(delivery, attempt, Status.FAILED, error=str(exc), code=exc.code)
@@ -298,7 +298,7 @@ def deliver(delivery_id: int, *, max_attempts: int | None = None) -> str:
     return _finish(delivery, attempt, Status.SENT, code=sent.code)
 
 
-def _message(delivery: Delivery, now: datetime) -> channels.Message | None:
+def _message(delivery: Delivery, now: datetime) -> protocols.Message | None:
     if delivery.kind == Kind.TEST:
         return texts.trial_message(delivery.channel.name, now)
     alarm = AlarmEvent.objects.with_device_name().filter(pk=delivery.alarm_id).first()

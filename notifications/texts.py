@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from alarms.models import AlarmEvent
-from notifications.channels import Message
+from notifications.protocols import Message
 from vsp.compat.dicts import LABELS
 
 LEVEL_NAMES = {1: "一级", 2: "二级", 3: "三级", 4: "四级"}

@@ -45,7 +45,8 @@ def jobs_run_at_once() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _fast_retries(settings: Any) -> None:
+def _notify_settings(settings: Any) -> None:
+    settings.LANGUAGE_CODE = "en-us"  # the tests read admin's English; test_admin checks the Chinese
     settings.NOTIFY_RETRY_BASE = 5
     settings.NOTIFY_RETRY_CAP = 60
     settings.NOTIFY_MAX_ATTEMPTS = 3

@@ -140,3 +140,20 @@ def test_the_delivery_log_lists_and_shows_deliveries_and_cannot_change_them(admi
     assert shown.status_code == 200
     assert b'name="_save"' not in shown.content
     assert admin_client_.get(reverse("admin:notifications_delivery_add")).status_code == 403
+
+
+def test_the_admin_pages_and_the_test_send_s_report_are_in_chinese(
+    admin_client_: Client, robots: Robots, settings: object
+) -> None:
+    settings.LANGUAGE_CODE = "zh-hans"  # type: ignore[attr-defined]
+    channel = make_channel(name="值班群")
+
+    page = admin_client_.get(reverse("admin:notifications_channel_change", args=[channel.pk]))
+    rules = admin_client_.get(reverse("admin:notifications_rule_add"))
+    response = admin_client_.post(reverse("admin:notifications_channel_test_send", args=[channel.pk]))
+
+    assert "发送测试消息" in page.content.decode()
+    assert "企业微信群机器人" in page.content.decode()
+    assert "免打扰开始" in rules.content.decode()
+    assert "冷却时间（秒）" in rules.content.decode()
+    assert said(response) == ["测试消息已发送到 值班群 (HTTP 200)。"]
