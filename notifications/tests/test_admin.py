@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
@@ -157,3 +159,17 @@ def test_the_admin_pages_and_the_test_send_s_report_are_in_chinese(
     assert "免打扰开始" in rules.content.decode()
     assert "冷却时间（秒）" in rules.content.decode()
     assert said(response) == ["测试消息已发送到 值班群 (HTTP 200)。"]
+
+
+def test_the_delivery_log_reads_a_page_in_a_fixed_number_of_queries(
+    admin_client_: Client, django_assert_max_num_queries: Any
+) -> None:
+    channel = make_channel()
+    for _ in range(30):
+        alarm = make_alarm()
+        Delivery.objects.create(channel=channel, alarm=alarm, created_at=alarm.created_at)
+
+    with django_assert_max_num_queries(9):
+        response = admin_client_.get(reverse("admin:notifications_delivery_changelist"))
+
+    assert response.status_code == 200
