@@ -185,17 +185,24 @@ def plan_reminders(now: datetime | None = None) -> int:
         if not rule.remind_every_minutes:
             continue
         every = timedelta(minutes=rule.remind_every_minutes)
+        horizon = now - every * (rule.remind_max + 1)
         notices = Delivery.objects.filter(
             rule=rule,
             kind=Kind.ALERT,
             status=Status.SENT,
-            created_at__gte=now - every * (rule.remind_max + 1),
+            created_at__gte=horizon,
             alarm__handle_status=HandleStatus.UNHANDLED,
         ).values_list("channel_id", "alarm_id", "created_at")
+        # Those written already are not written again each second (the unique key would ignore them).
+        written_already = set(
+            Delivery.objects.filter(rule=rule, kind=Kind.REMINDER, created_at__gte=horizon).values_list(
+                "channel_id", "alarm_id", "n"
+            )
+        )
         quiet = rule.is_quiet(timezone.localtime(now))
         for channel_id, alarm_id, sent in notices:
             n = min(rule.remind_max, int((now - sent) / every))
-            if n >= 1:
+            if n >= 1 and (channel_id, alarm_id, n) not in written_already:
                 _write(rule, alarm_id, Kind.REMINDER, n, now, quiet=quiet, channel_ids=[channel_id])
                 written += 1
     return written

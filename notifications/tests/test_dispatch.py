@@ -264,3 +264,23 @@ def test_a_storm_larger_than_a_batch_does_not_hold_the_cursor_back(settings: Any
     assert written == [101, 100, 49, 1]  # the first at the cursor itself is read by the window
     assert Delivery.objects.count() == 251
     assert Cooldown.objects.filter(alarm_id=late.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_reminder_due_in_quiet_hours_is_skipped_and_logged(robots: Robots) -> None:
+    make_rule(make_channel(), remind_every_minutes=10, remind_max=2, quiet_start=time(22, 0), quiet_end=time(7, 0))
+    start = local("2026-12-03 21:50:00")
+    start_reading(start)
+    stored_at(start + timedelta(seconds=1))
+
+    for minutes in (0, 10, 20):
+        with time_machine.travel(start + timedelta(minutes=minutes, seconds=2), tick=False):
+            services.dispatch()
+
+    logged = list(Delivery.objects.order_by("created_at").values_list("kind", "n", "status", "last_error"))
+    assert logged == [
+        (Kind.ALERT, 0, Status.SENT, ""),
+        (Kind.REMINDER, 1, Status.SKIPPED, "quiet hours"),
+        (Kind.REMINDER, 2, Status.SKIPPED, "quiet hours"),
+    ]
+    assert len(robots.seen) == 1
