@@ -173,3 +173,18 @@ def test_the_delivery_log_reads_a_page_in_a_fixed_number_of_queries(
         response = admin_client_.get(reverse("admin:notifications_delivery_changelist"))
 
     assert response.status_code == 200
+
+
+def test_a_rule_with_half_its_quiet_hours_or_an_unknown_level_is_refused(admin_client_: Client) -> None:
+    channel = make_channel()
+    form = {"name": "r", "levels": ["1"], "channels": [channel.pk], "cooldown_seconds": "60", "remind_max": "3"}
+    form |= {"remind_every_minutes": "0"}
+
+    half = admin_client_.post(reverse("admin:notifications_rule_add"), {**form, "quiet_start": "22:00"})
+    unknown = admin_client_.post(reverse("admin:notifications_rule_add"), {**form, "levels": ["9"]})
+
+    assert half.status_code == 200
+    assert half.context["adminform"].form.non_field_errors() == ["Give both ends of the quiet hours, or neither."]
+    assert unknown.status_code == 200
+    assert set(unknown.context["adminform"].form.errors) == {"levels"}
+    assert Rule.objects.count() == 0
