@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "devices",
     "alarms",
     "analysis",
+    "notifications",
     "edge",
 ]
 
@@ -328,6 +329,41 @@ AI_RETRY_CAP = env_int("AI_RETRY_CAP", 300, minimum=1, maximum=3600)
 AI_DISPATCH_INTERVAL = env_int("AI_DISPATCH_INTERVAL", 1, minimum=1)
 AI_SWEEP_GRACE = env_int("AI_SWEEP_GRACE", 300, minimum=1)
 
+# Notifications (notifications/): alarms sent to webhooks, WeCom and DingTalk group robots and email,
+# by the rules in admin. The robots' base URLs are settings so that a private relay (or a test's local
+# server) can stand in for the public services.
+NOTIFY_WECOM_BASE_URL = env_str("NOTIFY_WECOM_BASE_URL", "https://qyapi.weixin.qq.com").rstrip("/")
+NOTIFY_DINGTALK_BASE_URL = env_str("NOTIFY_DINGTALK_BASE_URL", "https://oapi.dingtalk.com").rstrip("/")
+# One try at a channel waits this long for it (connect, then the answer), in seconds; a robot answers
+# in well under a second, and a worker thread is held meanwhile.
+NOTIFY_TIMEOUT = env_int("NOTIFY_TIMEOUT", 10, minimum=1, maximum=120)
+# Attempts before a delivery is FAILED, and the backoff between them: base × 2^(attempt − 1), at most
+# the cap (below the broker's visibility timeout, which would deliver a waiting retry twice).
+NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 5, minimum=1, maximum=20)
+NOTIFY_RETRY_BASE = env_int("NOTIFY_RETRY_BASE", 5, minimum=1, maximum=600)
+NOTIFY_RETRY_CAP = env_int("NOTIFY_RETRY_CAP", 300, minimum=1, maximum=3600)
+# How often the dispatch job reads new alarms and sends the deliveries' jobs. It reads again the
+# alarms stored up to NOTIFY_REREAD_SECONDS before the last one it read: an alarm's stored time is
+# taken before its report commits, so a slow commit lands behind the cursor.
+NOTIFY_DISPATCH_INTERVAL = env_int("NOTIFY_DISPATCH_INTERVAL", 1, minimum=1)
+NOTIFY_REREAD_SECONDS = env_int("NOTIFY_REREAD_SECONDS", 10, minimum=1, maximum=600)
+# Alarms one dispatch reads at most (in pages of a tenth); a storm past it is read by the next runs.
+NOTIFY_DISPATCH_BATCH = env_int("NOTIFY_DISPATCH_BATCH", 5000, minimum=100)
+# How late a sent delivery's job must be before it is sent again (its message lost at the broker, its
+# worker dead): longer than a storm's queue takes to drain.
+NOTIFY_SWEEP_GRACE = env_int("NOTIFY_SWEEP_GRACE", 120, minimum=1)
+# Email goes through Django's mail API: an SMTP server and the sender's address.
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = NOTIFY_TIMEOUT
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "vsp@localhost")
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive: STARTTLS (587) or TLS (465)")
+
 # Password guessing (staff mistype; scripts do not stop). Attempts are counted per account from one
 # address, per address, and per account from everywhere. The account's own ceiling is looser, so
 # that a guesser elsewhere, held to the first limit, cannot lock the real user out by themselves.
@@ -513,6 +549,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=37, hour=3, day_of_week=0),
     },
     "dispatch-analyses": _every(AI_DISPATCH_INTERVAL, "analysis.tasks.dispatch"),
+    "dispatch-notifications": _every(NOTIFY_DISPATCH_INTERVAL, "notifications.tasks.dispatch"),
     "prune-events": {"task": "vsp.tasks.prune_events", "schedule": crontab(minute=7)},
     "purge-pending-resolves": {"task": "alarms.tasks.purge_pending_resolves", "schedule": crontab(minute=27, hour=3)},
     "prune-alarms": {"task": "alarms.tasks.prune_alarms", "schedule": crontab(minute=47, hour=3)},
