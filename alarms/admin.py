@@ -7,14 +7,18 @@ from datetime import datetime
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth.models import User
 from django.db import transaction
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from alarms import counts, services
-from alarms.exceptions import InvalidStatusTransition
+from alarms.exceptions import InvalidStatusTransition, TooManyAlarms
 from alarms.filters import SORTED_THEN
 from alarms.models import AlarmEvent, AlarmEventExt, AlarmHandleLog, AlarmStatus, HandleStatus
 from alarms.snapshots import snapshot_link, thumbnail_link
@@ -45,6 +49,37 @@ class AlarmHandleForm(forms.ModelForm):
         except InvalidStatusTransition as exc:
             raise forms.ValidationError(str(exc)) from None
         return new_status
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_staff=True, is_active=True).order_by("username"),
+        required=False,
+        empty_label="(nobody)",
+        help_text="Leave empty to unassign.",
+    )
+
+
+# Admin actions of the alarm list, whatever else a subclass adds (AlarmEventAdmin._get_base_actions).
+TRIAGE_ACTIONS = ("confirm_alarms", "resolve_alarms", "ignore_alarms", "assign_alarms")
+# How many ids of one outcome the message names before it only counts the rest.
+_NAMED_IDS = 20
+
+
+def _outcome_message(results: dict[str, services.BulkOutcome]) -> tuple[str, int]:
+    """The admin message for a bulk action's per-id outcomes, and its level (a warning unless all updated)."""
+    by_outcome: dict[str, list[str]] = {}
+    for alarm_id, outcome in results.items():
+        by_outcome.setdefault(outcome, []).append(alarm_id)
+    parts = []
+    for outcome in services.BULK_OUTCOMES:
+        ids = by_outcome.get(outcome, [])
+        if not ids:
+            continue
+        named = ", ".join(ids[:_NAMED_IDS]) + (f" and {len(ids) - _NAMED_IDS} more" if len(ids) > _NAMED_IDS else "")
+        parts.append(f"{outcome.replace('_', ' ')}: {len(ids)} ({named})")
+    level = messages.SUCCESS if set(by_outcome) <= {services.UPDATED} else messages.WARNING
+    return "; ".join(parts) or "no alarms selected", level
 
 
 class AlarmEventExtInline(admin.StackedInline):
@@ -188,6 +223,7 @@ class AlarmEventAdmin(admin.ModelAdmin):
         "resolve_type",
         "handler",
         "handle_time",
+        "assignee",
         "source",
         "created_at",
         "updated_at",
@@ -211,9 +247,67 @@ class AlarmEventAdmin(admin.ModelAdmin):
             },
         ),
         ("End (from the edge)", {"fields": ("duration_ms", "end_time", "resolve_type")}),
-        ("Record", {"fields": ("handler", "handle_time", "created_at", "updated_at")}),
+        ("Record", {"fields": ("handler", "handle_time", "assignee", "created_at", "updated_at")}),
     )
     inlines = (AlarmEventExtInline, AlarmHandleLogInline)
+
+    def _get_base_actions(self) -> list[Any]:
+        """The triage actions as well as the class's ``actions``, which a subclass (analysis) replaces."""
+        base = list(super()._get_base_actions())  # type: ignore[misc]  # not in the stubs
+        named = {name for _, name, _ in base}
+        return base + [self.get_action(name) for name in TRIAGE_ACTIONS if name not in named]
+
+    def has_handle_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("alarms.handle_alarmevent")
+
+    def _bulk(self, request: HttpRequest, queryset: Any, **decision: Any) -> None:
+        ids = list(queryset.order_by().values_list("pk", flat=True)[: settings.BULK_HANDLE_MAX_IDS + 1])
+        try:
+            results = services.bulk_handle(ids, actor=services.Actor.of(request.user), **decision)
+        except TooManyAlarms as exc:
+            self.message_user(request, f"{exc}; narrow the selection or use bulk-handle-filtered", messages.ERROR)
+            return
+        self.message_user(request, *_outcome_message(results))
+
+    @admin.action(description="Confirm the selected alarms (handling)", permissions=["handle"])
+    def confirm_alarms(self, request: HttpRequest, queryset: Any) -> None:
+        self._bulk(request, queryset, handle_status=HandleStatus.HANDLING, alarm_status=AlarmStatus.CONFIRMED)
+
+    @admin.action(description="Resolve the selected alarms (handled)", permissions=["handle"])
+    def resolve_alarms(self, request: HttpRequest, queryset: Any) -> None:
+        self._bulk(request, queryset, handle_status=HandleStatus.HANDLED, alarm_status=AlarmStatus.RESOLVED)
+
+    @admin.action(description="Mark the selected alarms as false alarms (ignored)", permissions=["handle"])
+    def ignore_alarms(self, request: HttpRequest, queryset: Any) -> None:
+        self._bulk(request, queryset, handle_status=HandleStatus.IGNORED)
+
+    @admin.action(description="Assign the selected alarms to a staff member", permissions=["handle"])
+    def assign_alarms(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        """First a page to pick whom; its form posts the action again, confirmed."""
+        alarms = list(queryset.order_by("pk")[: settings.BULK_HANDLE_MAX_IDS + 1])
+        if len(alarms) > settings.BULK_HANDLE_MAX_IDS:
+            limit = settings.BULK_HANDLE_MAX_IDS
+            self.message_user(request, f"at most {limit} alarms per action; narrow the selection", messages.ERROR)
+            return None
+        form = AssignForm(request.POST if request.POST.get("confirmed") else None)
+        if form.is_bound and form.is_valid():
+            results = services.bulk_assign(
+                [alarm.pk for alarm in alarms],
+                assignee=form.cleaned_data["assignee"],
+                actor=services.Actor.of(request.user),
+            )
+            self.message_user(request, *_outcome_message(results))
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Assign alarms",
+            "alarms": alarms,
+            "form": form,
+            "action": "assign_alarms",
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/alarms/assign.html", context)
 
     def delete_model(self, request: HttpRequest, obj: AlarmEvent) -> None:
         """An alarm deleted here leaves the statistics counts with it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import OuterRef, Subquery, Value
@@ -54,9 +55,13 @@ class AlarmSource(models.TextChoices):
 
 class AlarmEventQuerySet(models.QuerySet["AlarmEvent"]):
     def with_device_name(self) -> AlarmEventQuerySet:
-        """Annotate ``device_name`` from the device table in the same query (NULL if unknown or unnamed)."""
+        """Annotate ``device_name`` from the device table in the same query (NULL if unknown or unnamed).
+
+        Also what else the representation reads from other tables: ``assignee_name`` (NULL: nobody).
+        """
         names = EdgeDevice.objects.filter(device_id=OuterRef("device_id")).values("name")[:1]
-        return self.annotate(device_name=NullIf(Subquery(names), Value("")))
+        assignees = get_user_model().objects.filter(pk=OuterRef("assignee_id")).values("username")[:1]
+        return self.annotate(device_name=NullIf(Subquery(names), Value("")), assignee_name=Subquery(assignees))
 
 
 # Forward order of alarm_status: staff may move an alarm along it, never back.
@@ -93,6 +98,10 @@ class AlarmEvent(models.Model):
     handler = models.CharField(max_length=150, blank=True, help_text="Who last handled the alarm.")
     handle_remark = models.TextField(blank=True)
     handle_time = models.DateTimeField(null=True, blank=True)
+    # Who is to look at the alarm (bulk-assign, admin's assign action); cleared if the user is deleted.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_alarms"
+    )
     source = models.CharField(max_length=8, choices=AlarmSource.choices, default=AlarmSource.EDGE)
     # A second opinion (analysis/) wanted at report time and not yet turned into its analysis row: the
     # request rides in the report's own INSERT, so that asking for it costs the report no statement.
@@ -258,6 +267,50 @@ class AlarmHandleLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alarm_id}: {self.from_handle_status} → {self.to_handle_status} by {self.actor_name}"
+
+
+class BulkHandleJob(models.Model):
+    """A bulk handling of every alarm a filter matches, run as a job (``alarms.tasks.run_bulk_handle_job``).
+
+    The row is the job's request and its progress: written in the request's transaction, then moved on
+    a batch at a time, each batch in the transaction that handles its alarms, so that a job run again
+    (a redelivered message) goes on after the last batch it committed and handles nothing twice.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Waiting for a worker"
+        RUNNING = "RUNNING", "Running"
+        DONE = "DONE", "Done"
+        FAILED = "FAILED", "Failed"
+
+    id = models.BigAutoField(primary_key=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    # The list's filter parameters (alarms.filters.AlarmEventFilterSet), as the request gave them.
+    filters = models.JSONField(default=dict)
+    handle_status = models.CharField(max_length=16, choices=HandleStatus.choices)
+    alarm_status = models.CharField(max_length=16, choices=AlarmStatus.choices, blank=True)
+    # None: the request left each alarm's remark as it is.
+    remark = models.TextField(null=True, blank=True)  # noqa: DJ001 (None is "not given", "" clears the remark)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150)
+    # How many alarms matched when the job was asked for; alarms stored or changed since may move ``done`` past it.
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    not_found = models.PositiveIntegerField(default=0)
+    forbidden = models.PositiveIntegerField(default=0)
+    invalid_transition = models.PositiveIntegerField(default=0)
+    # The last alarm id of the last committed batch: the job goes on after it, in primary-key order.
+    cursor = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"bulk handling #{self.pk}: {self.status} {self.done}/{self.total}"
 
 
 class PendingSnapshot(models.Model):

@@ -344,6 +344,10 @@ LIVE_MAX_ROWS = 500
 LIVE_GAP_WAIT_MS = 1500
 # A handling remark is a note, not a report.
 HANDLE_REMARK_MAX_LENGTH = 2000
+# Bulk triage (alarms.services.bulk_handle): the ids one call may name. Their rows are locked together in one
+# transaction, which holds up reports and resolves of those alarms meanwhile; a thousand is a screenful of
+# selections many times over, and commits in well under a second. Filter jobs go through in batches of it.
+BULK_HANDLE_MAX_IDS = env_int("BULK_HANDLE_MAX_IDS", 1000, minimum=1, maximum=10_000)
 
 # ---------------------------------------------------------------------------
 # REST framework and OpenAPI

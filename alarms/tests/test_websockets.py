@@ -32,7 +32,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ALARM_KEYS = {
     "alarmId", "alarmType", "deviceId", "deviceName", "sceneId", "eventTime", "alarmLevel", "alarmStatus",
     "handleStatus", "snapshotUrl", "thumbnailUrl", "snapshotStatus", "confidenceScore", "durationMs", "endTime",
-    "resolveType", "handler", "handleRemark", "handleTime", "createTime", "updateTime",
+    "resolveType", "handler", "handleRemark", "handleTime", "assignee", "createTime", "updateTime",
 }  # fmt: skip
 
 
@@ -156,6 +156,7 @@ async def test_alarm_created_carries_the_compat_alarm(token: str) -> None:
             "handler": "",
             "handleRemark": "",
             "handleTime": None,
+            "assignee": None,
             "createTime": int(stored.created_at.timestamp() * 1000),
             "updateTime": int(stored.updated_at.timestamp() * 1000),
         },
