@@ -14,8 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from alarms import services
-from alarms.filters import AlarmEventFilterSet
-from alarms.models import ALARM_ID_PATTERN, AlarmEvent, BulkHandleJob
+from alarms.filters import AlarmEventFilterSet, IncidentFilterSet
+from alarms.models import ALARM_ID_PATTERN, AlarmEvent, BulkHandleJob, Incident
 from alarms.serializers import (
     AlarmDetailSerializer,
     AlarmSerializer,
@@ -24,6 +24,7 @@ from alarms.serializers import (
     BulkHandleSerializer,
     BulkResultsSerializer,
     HandleSerializer,
+    IncidentSerializer,
     ManualAlarmSerializer,
 )
 from alarms.statistics import RangeTooLong, alarm_statistics
@@ -170,6 +171,37 @@ class AlarmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if job is None:
             raise NotFound(f"no bulk handling job {job_id}")
         return Response(BulkHandleJobSerializer(job).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List incidents (storms of one device, scene and type), latest first"),
+    retrieve=extend_schema(summary="One incident: its key, count, first and last time, highest level, status"),
+)
+class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Incident]):
+    """Incidents; their alarms are ``GET /api/v1/alerts/?incident={id}``."""
+
+    queryset = Incident.objects.all()
+    serializer_class = IncidentSerializer
+    filterset_class = IncidentFilterSet
+    lookup_value_regex = "[0-9]{1,18}"
+    # Who sees alarms sees the storms they make; handling goes alarm by alarm, as in bulk_handle.
+    action_permissions = {
+        "list": ["alarms.view_alarmevent"],
+        "retrieve": ["alarms.view_alarmevent"],
+        "handle": ["alarms.view_alarmevent"],
+    }
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
+        return HandleSerializer if self.action == "handle" else IncidentSerializer
+
+    @extend_schema(request=HandleSerializer, responses={200: BulkResultsSerializer, 404: None})
+    @action(detail=True, methods=["post"])
+    def handle(self, request: Request, pk: str) -> Response:
+        """Handle the incident's open alarms as a whole; each alarm's outcome, as bulk-handle answers."""
+        serializer = HandleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        results = services.handle_incident(int(pk), actor=services.Actor.of(request.user), **serializer.validated_data)
+        return Response({"results": results})
 
 
 # What only sorts the list: accepted, and of no bearing on a job, which goes in primary-key order.

@@ -62,3 +62,11 @@ class TooManyAlarms(AlarmError):
         super().__init__(f"alarm_ids: at most {limit} alarms per call, not {given}")
         self.given = given
         self.limit = limit
+
+
+class IncidentNotFound(AlarmError):
+    http_status = 404
+
+    def __init__(self, incident_id: int) -> None:
+        super().__init__(f"incident {incident_id} does not exist")
+        self.incident_id = incident_id

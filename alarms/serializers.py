@@ -16,6 +16,7 @@ from alarms.models import (
     AlarmStatus,
     BulkHandleJob,
     HandleStatus,
+    Incident,
 )
 from alarms.snapshots import snapshot_link, thumbnail_link
 from vsp.compat.representation import CompatRepresentation
@@ -158,6 +159,9 @@ class AlarmSerializer(serializers.ModelSerializer):
     alarm_level = serializers.ChoiceField(choices=AlarmLevel.choices, read_only=True)
     # The username of whom the alarm is assigned to (AlarmEventQuerySet.with_device_name); null: nobody.
     assignee = serializers.CharField(source="assignee_name", read_only=True, allow_null=True)
+    # The storm it is part of, and how many alarms that has, so a page can fold a storm into one row.
+    incident_id = serializers.IntegerField(read_only=True, allow_null=True)
+    incident_count = serializers.IntegerField(read_only=True, allow_null=True)
 
     class Meta:
         model = AlarmEvent
@@ -182,6 +186,8 @@ class AlarmSerializer(serializers.ModelSerializer):
             "handle_remark",
             "handle_time",
             "assignee",
+            "incident_id",
+            "incident_count",
             "source",
             "created_at",
             "updated_at",
@@ -213,4 +219,27 @@ class AlarmCompatSerializer(CompatRepresentation, AlarmSerializer):
 
     class Meta(AlarmSerializer.Meta):
         fields = [name for name in AlarmSerializer.Meta.fields if name != "source"]
+        read_only_fields = fields
+
+
+class IncidentSerializer(serializers.ModelSerializer):
+    """A storm: alarms of one (device, scene, type) within INCIDENT_WINDOW of each other."""
+
+    highest_level = serializers.ChoiceField(choices=AlarmLevel.choices, read_only=True)
+
+    class Meta:
+        model = Incident
+        fields = [
+            "id",
+            "device_id",
+            "scene_id",
+            "alarm_type",
+            "count",
+            "first_time",
+            "last_time",
+            "highest_level",
+            "status",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields

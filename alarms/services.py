@@ -17,13 +17,13 @@ import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, NoReturn, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import F
+from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.dispatch import receiver
 from django.test.signals import setting_changed
 from django.utils import timezone
@@ -33,6 +33,7 @@ from alarms.exceptions import (
     AlarmIdTaken,
     AlarmNotFound,
     AlarmOfAnotherDevice,
+    IncidentNotFound,
     InvalidStatusTransition,
     TooManyAlarms,
 )
@@ -47,9 +48,12 @@ from alarms.models import (
     AlarmStatus,
     BulkHandleJob,
     HandleStatus,
+    Incident,
+    IncidentStatus,
     PendingResolve,
     PendingSnapshot,
     SnapshotStatus,
+    incident_key,
 )
 from devices.models import EdgeDevice
 from devices.services import record_sign_of_life
@@ -210,6 +214,8 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
             alarm.snapshot_url = snapshots.snapshot_key(alarm, image.extension)
         with transaction.atomic():
             signals.alarm_reporting.send(AlarmEvent, alarm=alarm)
+            # Before the insert, which then carries the incident; a repeat's rollback takes the join back.
+            _join_incident(alarm, now)
             try:
                 insert_alarm(alarm)
             except IntegrityError as exc:
@@ -244,6 +250,103 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
         return ReportResult(report.alarm_id, created=True)
 
     return _retry_on_deadlock(attempt)
+
+
+def _join_incident(alarm: AlarmEvent, now: datetime) -> None:
+    """Put the alarm in the incident of its (device, scene, type), joined or started; two statements.
+
+    An incident holds its key (``current_key``, unique) while alarms join it. The first statement adds
+    the alarm to the incident holding the key if that one's last alarm is at most INCIDENT_WINDOW
+    before this one, or else frees the key (the old incident stays as it is); when nothing was joined,
+    the second inserts a new incident holding the key. Joining an existing row is one conditional
+    UPDATE by the unique key, so concurrent reports of one key queue on that row and each counts
+    once; when joined, a second statement reads the new count. Two reports starting the same incident
+    at once: the unique key lets one insert through, and the other's transaction starts over
+    (``_retry_on_deadlock``) and joins it. Sets ``alarm.incident_id`` and ``alarm.incident_count``
+    (for the event).
+    """
+    if not settings.INCIDENT_WINDOW:
+        return
+    key = incident_key(alarm.device_id, alarm.scene_id, alarm.alarm_type)
+    adapt = connection.ops.adapt_datetimefield_value
+    moment, cutoff = adapt(alarm.event_time), adapt(alarm.event_time - timedelta(seconds=settings.INCIDENT_WINDOW))
+    stamp = adapt(now)
+    with connection.cursor() as cursor:
+        joined = _joined_incident(cursor, key, moment, cutoff, alarm.alarm_level, stamp)
+        if joined is None:
+            values = [alarm.device_id, alarm.scene_id, alarm.alarm_type, key, moment, moment, alarm.alarm_level]
+            try:
+                cursor.execute(_incident_insert(connection.vendor), [*values, IncidentStatus.OPEN, stamp, stamp])
+            except IntegrityError as exc:
+                if not is_duplicate_key(exc):
+                    raise
+                # Another report inserted the key first and has committed. Starting over (rather than
+                # joining in this transaction, which holds a shared lock on the key since the error)
+                # lets the reports that lost queue on the row instead of deadlocking on it.
+                raise _IncidentStartedMeanwhile(key) from None
+            joined = (cursor.fetchone()[0], 1)
+    alarm.incident_id, alarm.incident_count = joined  # type: ignore[attr-defined]  # as with_device_name() has it
+
+
+def _joined_incident(cursor: Any, key: str, moment: Any, cutoff: Any, level: int, stamp: Any) -> tuple[int, int] | None:
+    """Join the incident holding ``key`` if it is recent, else free the key: (its id, its count) or None."""
+    if connection.vendor == "mysql":
+        # In the order of the statement's placeholders: each assignment tests the cutoff first.
+        params = [cutoff, cutoff, moment, cutoff, level, cutoff, cutoff, stamp, cutoff, cutoff, cutoff, moment, key]
+        cursor.execute(_INCIDENT_JOIN_MYSQL, params)
+        incident_id = cursor.lastrowid  # LAST_INSERT_ID(id) ran only if it joined; else 0
+        if not incident_id:
+            return None
+        cursor.execute("SELECT @vsp_incident_count")
+        return int(incident_id), int(cursor.fetchone()[0])
+    # SQLite: one writer at a time, so the plain statements are enough.
+    table = connection.ops.quote_name(Incident._meta.db_table)
+    cursor.execute(f"UPDATE {table} SET current_key = NULL WHERE current_key = %s AND last_time < %s", [key, cutoff])
+    cursor.execute(
+        f"UPDATE {table} SET count = count + 1, first_time = MIN(first_time, %s), last_time = MAX(last_time, %s),"
+        " highest_level = MIN(highest_level, %s), status = %s, updated_at = %s WHERE current_key = %s"
+        " RETURNING id, count",
+        [moment, moment, level, IncidentStatus.OPEN, stamp, key],
+    )
+    row = cursor.fetchone()
+    return (int(row[0]), int(row[1])) if row else None
+
+
+# One statement: if the incident holding the key had an alarm at most the window before this one, count this
+# alarm into it (LAST_INSERT_ID(id) tells which, @vsp_incident_count its new count); if not, free the key.
+# MariaDB runs the assignments left to right, so last_time, which the others test, comes last.
+_INCIDENT_JOIN_MYSQL = """UPDATE `alarms_incident` SET
+    `count` = IF(`last_time` >= %s, (@vsp_incident_count := `count` + 1), `count`),
+    `first_time` = IF(`last_time` >= %s, LEAST(`first_time`, %s), `first_time`),
+    `highest_level` = IF(`last_time` >= %s, LEAST(`highest_level`, %s), `highest_level`),
+    `status` = IF(`last_time` >= %s, 'OPEN', `status`),
+    `updated_at` = IF(`last_time` >= %s, %s, `updated_at`),
+    `id` = IF(`last_time` >= %s, LAST_INSERT_ID(`id`), `id`),
+    `current_key` = IF(`last_time` >= %s, `current_key`, NULL),
+    `last_time` = IF(`last_time` >= %s, GREATEST(`last_time`, %s), `last_time`)
+WHERE `current_key` = %s"""
+
+
+@functools.cache
+def _incident_insert(vendor: str) -> str:
+    """A new incident holding its key, with this alarm as its first; its id."""
+    quote = connection.ops.quote_name
+    given = ("device_id", "scene_id", "alarm_type", "current_key", "first_time", "last_time", "highest_level")
+    columns = ", ".join(quote(name) for name in (*given, "status", "created_at", "updated_at", "count"))
+    marks = ", ".join(["%s"] * (len(given) + 3))
+    return f"INSERT INTO {quote(Incident._meta.db_table)} ({columns}) VALUES ({marks}, 1) RETURNING {quote('id')}"
+
+
+def _refresh_incidents(incident_ids: Iterable[int | None]) -> None:
+    """An incident is open while any of its alarms is unhandled: set it so after its alarms were handled."""
+    ids = sorted({pk for pk in incident_ids if pk is not None})
+    if not ids:
+        return
+    unhandled = AlarmEvent.objects.filter(incident_id=OuterRef("pk"), handle_status=HandleStatus.UNHANDLED)
+    Incident.objects.filter(pk__in=ids).update(
+        status=Case(When(Exists(unhandled), then=Value(IncidentStatus.OPEN)), default=Value(IncidentStatus.HANDLED)),
+        updated_at=timezone.now(),
+    )
 
 
 def _refuse_taken_id(report: AlarmReport, owner: str, *, client_ip: str | None, now: datetime) -> NoReturn:
@@ -445,6 +548,7 @@ def handle_alarm(
             created_at=now,
         )
         counts.change(counted, counts.Counted.of(alarm))
+        _refresh_incidents([alarm.incident_id])
         events.alarm_changed(events.ALARM_UPDATED, alarm)
     return alarm
 
@@ -584,9 +688,39 @@ def _handle_locked(
         )
     AlarmHandleLog.objects.bulk_create(logs)
     counts.change_many(moves)
+    _refresh_incidents(alarm.incident_id for alarms in by_status.values() for alarm in alarms)
     for alarms in by_status.values():
         for alarm in alarms:
             events.alarm_changed(events.ALARM_UPDATED, alarm)
+    return results
+
+
+def handle_incident(
+    incident_id: int,
+    *,
+    handle_status: str,
+    actor: Actor,
+    alarm_status: str | None = None,
+    remark: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, BulkOutcome]:
+    """``bulk_handle`` over the incident's open (unhandled) alarms, BULK_HANDLE_MAX_IDS at a time; each one's outcome.
+
+    Raises IncidentNotFound. Alarms that join the incident meanwhile are left for the next triage.
+    """
+    if not Incident.objects.filter(pk=incident_id).exists():
+        raise IncidentNotFound(incident_id)
+    now = now or timezone.now()
+    open_alarms = AlarmEvent.objects.filter(incident_id=incident_id, handle_status=HandleStatus.UNHANDLED)
+    ids = list(open_alarms.order_by("pk").values_list("pk", flat=True))
+    results: dict[str, BulkOutcome] = {}
+    for start in range(0, len(ids), settings.BULK_HANDLE_MAX_IDS):
+        batch = ids[start : start + settings.BULK_HANDLE_MAX_IDS]
+        results.update(
+            bulk_handle(
+                batch, handle_status=handle_status, alarm_status=alarm_status, remark=remark, actor=actor, now=now
+            )
+        )
     return results
 
 
@@ -745,10 +879,17 @@ def retry_pending_snapshots(limit: int = 100) -> tuple[int, int]:
     return stored, failed
 
 
+class _IncidentStartedMeanwhile(Exception):
+    """A concurrent report started the incident this one was starting (``_join_incident``): run it again."""
+
+
 def _retry_on_deadlock(operation: Callable[[], T]) -> T:
     for attempt in range(1, _DEADLOCK_ATTEMPTS + 1):
         try:
             return operation()
+        except _IncidentStartedMeanwhile:
+            if attempt == _DEADLOCK_ATTEMPTS or transaction.get_connection().in_atomic_block:
+                raise
         except OperationalError as exc:
             code = exc.args[0] if exc.args else None
             if code not in (_MYSQL_DEADLOCK, _MYSQL_LOCK_WAIT_TIMEOUT) or attempt == _DEADLOCK_ATTEMPTS:

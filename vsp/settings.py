@@ -348,6 +348,10 @@ HANDLE_REMARK_MAX_LENGTH = 2000
 # transaction, which holds up reports and resolves of those alarms meanwhile; a thousand is a screenful of
 # selections many times over, and commits in well under a second. Filter jobs go through in batches of it.
 BULK_HANDLE_MAX_IDS = env_int("BULK_HANDLE_MAX_IDS", 1000, minimum=1, maximum=10_000)
+# Storm grouping (alarms.models.Incident): an alarm joins the incident of its (device, scene, type) when it
+# comes at most this many seconds after that incident's last alarm. Ten minutes spans a camera flapping
+# through a shift change; a quieter gap than that is a new event worth its own row. 0 turns grouping off.
+INCIDENT_WINDOW = env_int("INCIDENT_WINDOW", 600, minimum=0, maximum=7 * 24 * 3600)
 
 # ---------------------------------------------------------------------------
 # REST framework and OpenAPI
@@ -393,6 +397,7 @@ SPECTACULAR_SETTINGS = {
         }
     },
     "ENUM_NAME_OVERRIDES": {
+        "AlarmLevelEnum": "alarms.models.AlarmLevel",
         "AlarmStatusEnum": "alarms.models.AlarmStatus",
         "HandleStatusEnum": "alarms.models.HandleStatus",
         "DeviceStatusEnum": "devices.models.EdgeDevice.Status",

@@ -20,7 +20,7 @@ from rest_framework.routers import DefaultRouter
 
 from alarms import snapshot_views
 from alarms import views as alarm_views
-from alarms.api import AlarmViewSet
+from alarms.api import AlarmViewSet, IncidentViewSet
 from devices.api import EdgeDeviceViewSet
 from vsp import ratelimit
 from vsp.compat.system import login_limits
@@ -81,6 +81,7 @@ def api_not_found(request: HttpRequest) -> HttpResponse:
 
 router = DefaultRouter()
 router.register("alerts", AlarmViewSet, basename="alert")
+router.register("incidents", IncidentViewSet, basename="incident")
 router.register("devices", EdgeDeviceViewSet, basename="device")
 
 urlpatterns = [
