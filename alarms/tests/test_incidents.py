@@ -271,7 +271,27 @@ def test_the_incident_admin_assigns_its_open_alarms(admin_user_obj: User) -> Non
     assert AlarmEvent.objects.get(pk="I-A3").assignee == zhang
 
 
-def test_incidents_stay_out_of_the_report_when_the_time_is_now() -> None:
-    # A report without an explicit time (manual alarms) groups by its stored event time, as any other.
-    alarm_id = services.create_manual_alarm({"alarm_type": "smoke", "device_id": "cam-9"}, now=timezone.now())
-    assert incident_of(alarm_id).count == 1
+def test_an_alarm_entered_by_staff_groups_like_a_reported_one() -> None:
+    first = services.create_manual_alarm({"alarm_type": "smoke", "device_id": "cam-9"}, now=timezone.now())
+    second = services.create_manual_alarm({"alarm_type": "smoke", "device_id": "cam-9"}, now=timezone.now())
+    assert incident_of(first) == incident_of(second)
+    assert incident_of(first).count == 2
+
+
+def test_each_alarm_s_created_event_carries_the_incident_and_its_count_so_far() -> None:
+    import json
+
+    from vsp.models import DashboardEvent
+
+    for number in range(3):
+        report(f"I-E{number}", START + timedelta(minutes=number))
+    created = [
+        json.loads(data)
+        for data in DashboardEvent.objects.filter(type="alarm.created").order_by("seq").values_list("data", flat=True)
+    ]
+    incident = incident_of("I-E0")
+    assert [(event["alarmId"], event["incidentId"], event["incidentCount"]) for event in created] == [
+        ("I-E0", incident.pk, 1),
+        ("I-E1", incident.pk, 2),
+        ("I-E2", incident.pk, 3),
+    ]
