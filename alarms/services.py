@@ -840,6 +840,25 @@ def _finish_job(job: BulkHandleJob, now: datetime, *, error: str = "") -> bool:
     return False
 
 
+def resend_stalled_bulk_handle_jobs(now: datetime | None = None, *, limit: int = 100) -> int:
+    """Send again the jobs that have not moved for BULK_JOB_RESEND_AFTER seconds; how many.
+
+    A job's message can be lost (the broker refused it after the request committed) or its worker
+    can die; its row stays, and a run more is harmless (``run_bulk_handle_job``).
+    """
+    now = now or timezone.now()
+    stalled = BulkHandleJob.objects.filter(
+        status__in=(BulkHandleJob.Status.PENDING, BulkHandleJob.Status.RUNNING),
+        updated_at__lt=now - timedelta(seconds=settings.BULK_JOB_RESEND_AFTER),
+    )
+    ids = list(stalled.order_by("updated_at").values_list("pk", flat=True)[:limit])
+    for job_id in ids:
+        send_bulk_handle_job(job_id)
+    # Not again before another while: a job still waiting for a busy worker is not sent over and over.
+    BulkHandleJob.objects.filter(pk__in=ids).update(updated_at=now)
+    return len(ids)
+
+
 def fail_bulk_handle_job(job_id: int, error: str) -> None:
     """The job gave up (its retries spent): say why on its row."""
     now = timezone.now()

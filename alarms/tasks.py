@@ -86,3 +86,9 @@ def run_bulk_handle_job(self: Any, job_id: int) -> str | None:
         services.fail_bulk_handle_job(job_id, f"{type(exc).__name__}: {exc}")
         raise
     return job.status if job is not None else None
+
+
+@shared_task(name="alarms.tasks.resend_bulk_handle_jobs", ignore_result=True)
+def resend_bulk_handle_jobs() -> int:
+    """Send again the bulk handling jobs whose message was lost or whose worker died (every minute)."""
+    return services.resend_stalled_bulk_handle_jobs()

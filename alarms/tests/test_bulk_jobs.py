@@ -158,6 +158,24 @@ def test_a_job_whose_user_lost_the_permission_counts_each_alarm_forbidden(client
     assert len(untouched()) == 7
 
 
+@pytest.mark.skipif(not settings.REDIS_URL, reason="the job's message goes to the Redis broker")
+def test_a_job_that_has_not_moved_for_a_while_is_sent_again(client: APIClient) -> None:
+    import redis
+
+    storm_on_cam_7()
+    job_id = client.post(FILTERED + today_on_cam_7(), {"handle_status": "HANDLED"}, format="json").json()["id"]
+    queue = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    waiting = queue.llen("vsp")
+
+    assert services.resend_stalled_bulk_handle_jobs() == 0  # just asked for: its message is on its way
+    later = timezone.now() + timedelta(seconds=settings.BULK_JOB_RESEND_AFTER + 1)
+    assert services.resend_stalled_bulk_handle_jobs(later) == 1
+    assert queue.llen("vsp") == waiting + 1
+    assert services.resend_stalled_bulk_handle_jobs(later) == 0  # not again at once
+    BulkHandleJob.objects.filter(pk=job_id).update(status="DONE")
+    assert services.resend_stalled_bulk_handle_jobs(later + timedelta(hours=1)) == 0
+
+
 # --- through a real worker --------------------------------------------------------------------
 
 
