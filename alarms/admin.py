@@ -7,17 +7,21 @@ from datetime import datetime
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth.models import User
 from django.db import transaction
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from alarms import alarm_types, counts, services
-from alarms.exceptions import InvalidStatusTransition
+from alarms.exceptions import InvalidStatusTransition, TooManyAlarms
 from alarms.filters import SORTED_THEN
-from alarms.models import AlarmEvent, AlarmEventExt, AlarmHandleLog, AlarmStatus, AlarmType, HandleStatus
+from alarms.models import AlarmEvent, AlarmEventExt, AlarmHandleLog, AlarmStatus, AlarmType, HandleStatus, Incident
 from alarms.snapshots import snapshot_link, thumbnail_link
 from devices.models import EdgeDevice
 from vsp.filters import total_ordering
@@ -49,6 +53,83 @@ class AlarmHandleForm(forms.ModelForm):
         except InvalidStatusTransition as exc:
             raise forms.ValidationError(str(exc)) from None
         return new_status
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_staff=True, is_active=True).order_by("username"),
+        required=False,
+        empty_label="(nobody)",
+        help_text="Leave empty to unassign.",
+    )
+
+
+# Admin actions of the alarm list, whatever else a subclass adds (AlarmEventAdmin._get_base_actions).
+TRIAGE_ACTIONS = ("confirm_alarms", "resolve_alarms", "ignore_alarms", "assign_alarms")
+# How many ids of one outcome the message names before it only counts the rest.
+_NAMED_IDS = 20
+
+
+def _outcome_message(results: dict[str, services.BulkOutcome]) -> tuple[str, int]:
+    """The admin message for a bulk action's per-id outcomes, and its level (a warning unless all updated)."""
+    by_outcome: dict[str, list[str]] = {}
+    for alarm_id, outcome in results.items():
+        by_outcome.setdefault(outcome, []).append(alarm_id)
+    parts = []
+    for outcome in services.BULK_OUTCOMES:
+        ids = by_outcome.get(outcome, [])
+        if not ids:
+            continue
+        named = ", ".join(ids[:_NAMED_IDS]) + (f" and {len(ids) - _NAMED_IDS} more" if len(ids) > _NAMED_IDS else "")
+        parts.append(f"{outcome.replace('_', ' ')}: {len(ids)} ({named})")
+    level = messages.SUCCESS if set(by_outcome) <= {services.UPDATED} else messages.WARNING
+    return "; ".join(parts) or "no alarms selected", level
+
+
+def _handle_in_bulk(model_admin: admin.ModelAdmin, request: HttpRequest, ids: list[str], **decision: Any) -> None:
+    try:
+        results = services.bulk_handle(ids, actor=services.Actor.of(request.user), **decision)
+    except TooManyAlarms as exc:
+        model_admin.message_user(request, f"{exc}; narrow the selection or use bulk-handle-filtered", messages.ERROR)
+        return
+    model_admin.message_user(request, *_outcome_message(results))
+
+
+def _assign_page(
+    model_admin: admin.ModelAdmin, request: HttpRequest, alarms: list[Any], selected: list[Any], form: Any, action: str
+) -> TemplateResponse:
+    """The page between an assign action and its outcome: whom to give ``alarms`` to; it posts ``selected`` back."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": "Assign alarms",
+        "alarms": alarms,
+        "selected": selected,
+        "form": form,
+        "action": action,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/alarms/assign.html", context)
+
+
+class IncidentListFilter(admin.SimpleListFilter):
+    """The alarms of one incident (``?incident=<id>``), linked from the incident list; offers no choices."""
+
+    title = "incident"
+    parameter_name = "incident"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        value = self.value()
+        return [(value, f"#{value}")] if value else []
+
+    def has_output(self) -> bool:
+        return self.value() is not None
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        value = self.value()
+        if not value:
+            return queryset
+        return queryset.filter(incident_id=int(value)) if value.isdigit() else queryset.none()
 
 
 class AlarmEventExtInline(admin.StackedInline):
@@ -208,6 +289,7 @@ class AlarmEventAdmin(admin.ModelAdmin):
         "resolve_type",
         "handler",
         "handle_time",
+        "assignee",
         "source",
         "created_at",
         "updated_at",
@@ -232,9 +314,56 @@ class AlarmEventAdmin(admin.ModelAdmin):
             },
         ),
         (_("End (from the edge)"), {"fields": ("duration_ms", "end_time", "resolve_type")}),
-        (_("Record"), {"fields": ("handler", "handle_time", "created_at", "updated_at")}),
+        (_("Record"), {"fields": ("handler", "handle_time", "assignee", "created_at", "updated_at")}),
     )
     inlines = (AlarmEventExtInline, AlarmHandleLogInline)
+
+    def _get_base_actions(self) -> list[Any]:
+        """The triage actions as well as the class's ``actions``, which a subclass (analysis) replaces."""
+        base = list(super()._get_base_actions())  # type: ignore[misc]  # not in the stubs
+        named = {name for _, name, _ in base}
+        return base + [self.get_action(name) for name in TRIAGE_ACTIONS if name not in named]
+
+    def has_handle_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("alarms.handle_alarmevent")
+
+    def _bulk(self, request: HttpRequest, queryset: Any, **decision: Any) -> None:
+        ids = list(queryset.order_by().values_list("pk", flat=True)[: settings.BULK_HANDLE_MAX_IDS + 1])
+        _handle_in_bulk(self, request, ids, **decision)
+
+    @admin.action(description="Confirm the selected alarms (handling)", permissions=["handle"])
+    def confirm_alarms(self, request: HttpRequest, queryset: Any) -> None:
+        self._bulk(request, queryset, handle_status=HandleStatus.HANDLING, alarm_status=AlarmStatus.CONFIRMED)
+
+    @admin.action(description="Resolve the selected alarms (handled)", permissions=["handle"])
+    def resolve_alarms(self, request: HttpRequest, queryset: Any) -> None:
+        self._bulk(request, queryset, handle_status=HandleStatus.HANDLED, alarm_status=AlarmStatus.RESOLVED)
+
+    @admin.action(description="Mark the selected alarms as false alarms (ignored)", permissions=["handle"])
+    def ignore_alarms(self, request: HttpRequest, queryset: Any) -> None:
+        self._bulk(request, queryset, handle_status=HandleStatus.IGNORED)
+
+    @admin.action(description="Assign the selected alarms to a staff member", permissions=["handle"])
+    def assign_alarms(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        """First a page to pick whom; its form posts the action again, confirmed."""
+        alarms = list(queryset.order_by("pk")[: settings.BULK_HANDLE_MAX_IDS + 1])
+        if len(alarms) > settings.BULK_HANDLE_MAX_IDS:
+            limit = settings.BULK_HANDLE_MAX_IDS
+            self.message_user(request, f"at most {limit} alarms per action; narrow the selection", messages.ERROR)
+            return None
+        form = AssignForm(request.POST if request.POST.get("confirmed") else None)
+        if form.is_bound and form.is_valid():
+            results = services.bulk_assign(
+                [alarm.pk for alarm in alarms],
+                assignee=form.cleaned_data["assignee"],
+                actor=services.Actor.of(request.user),
+            )
+            self.message_user(request, *_outcome_message(results))
+            return None
+        return _assign_page(self, request, alarms, [alarm.pk for alarm in alarms], form, "assign_alarms")
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        return (*super().get_list_filter(request), IncidentListFilter)
 
     def delete_model(self, request: HttpRequest, obj: AlarmEvent) -> None:
         """An alarm deleted here leaves the statistics counts with it."""
@@ -334,3 +463,84 @@ class AlarmTypeAdmin(admin.ModelAdmin):
     list_display = ("code", "name_zh", "name_en", "colour", "sort")
     list_editable = ("name_zh", "name_en", "colour", "sort")
     search_fields = ("code", "name_zh", "name_en")
+
+
+@admin.register(Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    """Storms, as rows of their own; the triage actions apply to each selected incident's open alarms."""
+
+    list_display = (
+        "id",
+        "alarm_type",
+        "device_id",
+        "scene_id",
+        "alarm_count",
+        "highest_level",
+        "status",
+        "first_time",
+        "last_time",
+    )
+    list_filter = ("status", "highest_level", "alarm_type", ("last_time", admin.DateFieldListFilter))
+    search_fields = ("device_id", "alarm_type", "scene_id")
+    list_per_page = 50
+    readonly_fields = tuple(field.name for field in Incident._meta.fields if field.name != "current_key")
+    exclude = ("current_key",)
+    actions = ("confirm_incidents", "resolve_incidents", "ignore_incidents", "assign_incidents")
+
+    @admin.display(description="alarms", ordering="count")
+    def alarm_count(self, incident: Incident) -> str:
+        return format_html('<a href="{}?incident={}">{}</a>', "/admin/alarms/alarmevent/", incident.pk, incident.count)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # made by reports only
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # derived from its alarms; triaged through the actions
+
+    def has_handle_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("alarms.handle_alarmevent")
+
+    def _open_alarms(self, queryset: Any) -> list[str]:
+        alarms = AlarmEvent.objects.filter(incident__in=queryset, handle_status=HandleStatus.UNHANDLED)
+        return list(alarms.order_by("pk").values_list("pk", flat=True)[: settings.BULK_HANDLE_MAX_IDS + 1])
+
+    @admin.action(description="Confirm the open alarms of the selected incidents", permissions=["handle"])
+    def confirm_incidents(self, request: HttpRequest, queryset: Any) -> None:
+        _handle_in_bulk(
+            self,
+            request,
+            self._open_alarms(queryset),
+            handle_status=HandleStatus.HANDLING,
+            alarm_status=AlarmStatus.CONFIRMED,
+        )
+
+    @admin.action(description="Resolve the open alarms of the selected incidents", permissions=["handle"])
+    def resolve_incidents(self, request: HttpRequest, queryset: Any) -> None:
+        _handle_in_bulk(
+            self,
+            request,
+            self._open_alarms(queryset),
+            handle_status=HandleStatus.HANDLED,
+            alarm_status=AlarmStatus.RESOLVED,
+        )
+
+    @admin.action(description="Mark the open alarms of the selected incidents as false alarms", permissions=["handle"])
+    def ignore_incidents(self, request: HttpRequest, queryset: Any) -> None:
+        _handle_in_bulk(self, request, self._open_alarms(queryset), handle_status=HandleStatus.IGNORED)
+
+    @admin.action(description="Assign the open alarms of the selected incidents", permissions=["handle"])
+    def assign_incidents(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        ids = self._open_alarms(queryset)
+        if len(ids) > settings.BULK_HANDLE_MAX_IDS:
+            limit = settings.BULK_HANDLE_MAX_IDS
+            self.message_user(request, f"at most {limit} alarms per action; narrow the selection", messages.ERROR)
+            return None
+        form = AssignForm(request.POST if request.POST.get("confirmed") else None)
+        if form.is_bound and form.is_valid():
+            results = services.bulk_assign(
+                ids, assignee=form.cleaned_data["assignee"], actor=services.Actor.of(request.user)
+            )
+            self.message_user(request, *_outcome_message(results))
+            return None
+        alarms = list(AlarmEvent.objects.filter(pk__in=ids).order_by("pk"))
+        return _assign_page(self, request, alarms, [incident.pk for incident in queryset], form, "assign_incidents")

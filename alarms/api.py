@@ -9,14 +9,24 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from alarms import services
-from alarms.filters import AlarmEventFilterSet
-from alarms.models import ALARM_ID_PATTERN, AlarmEvent
-from alarms.serializers import AlarmDetailSerializer, AlarmSerializer, HandleSerializer, ManualAlarmSerializer
+from alarms.filters import AlarmEventFilterSet, IncidentFilterSet
+from alarms.models import ALARM_ID_PATTERN, AlarmEvent, BulkHandleJob, Incident
+from alarms.serializers import (
+    AlarmDetailSerializer,
+    AlarmSerializer,
+    BulkAssignSerializer,
+    BulkHandleJobSerializer,
+    BulkHandleSerializer,
+    BulkResultsSerializer,
+    HandleSerializer,
+    IncidentSerializer,
+    ManualAlarmSerializer,
+)
 from alarms.statistics import RangeTooLong, alarm_statistics
 
 
@@ -35,6 +45,12 @@ class AlarmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     action_permissions = {
         "handle": ["alarms.handle_alarmevent"],
         "statistics": ["alarms.view_alarmevent"],
+        # Who may not handle gets "forbidden" for each alarm (services.bulk_handle decides), not a 403.
+        "bulk_handle": ["alarms.view_alarmevent"],
+        "bulk_assign": ["alarms.view_alarmevent"],
+        # A job for someone who may handle nothing would only count refusals: refused up front.
+        "bulk_handle_filtered": ["alarms.view_alarmevent", "alarms.handle_alarmevent"],
+        "bulk_job": ["alarms.view_alarmevent"],
     }
 
     def get_queryset(self) -> QuerySet[AlarmEvent]:
@@ -47,6 +63,10 @@ class AlarmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         "retrieve": AlarmDetailSerializer,
         "create": ManualAlarmSerializer,
         "handle": HandleSerializer,
+        "bulk_handle": BulkHandleSerializer,
+        "bulk_assign": BulkAssignSerializer,
+        "bulk_handle_filtered": HandleSerializer,
+        "bulk_job": BulkHandleJobSerializer,
     }
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
@@ -104,3 +124,102 @@ class AlarmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         except RangeTooLong as exc:
             raise ValidationError({"event_time_after": [str(exc)]}) from None
         return Response(summary)
+
+    @extend_schema(request=BulkHandleSerializer, responses={200: BulkResultsSerializer})
+    @action(detail=False, methods=["post"], url_path="bulk-handle")
+    def bulk_handle(self, request: Request) -> Response:
+        """Handle up to BULK_HANDLE_MAX_IDS alarms at once; each id's outcome."""
+        serializer = BulkHandleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        results = services.bulk_handle(data.pop("alarm_ids"), actor=services.Actor.of(request.user), **data)
+        return Response({"results": results})
+
+    @extend_schema(request=BulkAssignSerializer, responses={200: BulkResultsSerializer})
+    @action(detail=False, methods=["post"], url_path="bulk-assign")
+    def bulk_assign(self, request: Request) -> Response:
+        """Assign up to BULK_HANDLE_MAX_IDS alarms to a staff member (null: to nobody); each id's outcome."""
+        serializer = BulkAssignSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        results = services.bulk_assign(
+            data["alarm_ids"], assignee=data["assignee"], actor=services.Actor.of(request.user)
+        )
+        return Response({"results": results})
+
+    @extend_schema(
+        filters=True,  # the list's filter parameters, in the query string
+        request=HandleSerializer,
+        responses={202: BulkHandleJobSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path="bulk-handle-filtered")
+    def bulk_handle_filtered(self, request: Request) -> Response:
+        """Handle every alarm the list's filters (query parameters) match, as a job; its progress is bulk-jobs/{id}/."""
+        filters = _job_filters(request)
+        serializer = HandleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        job = services.start_bulk_handle_job(
+            filters, actor=services.Actor.of(request.user), **serializer.validated_data
+        )
+        return Response(BulkHandleJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses={200: BulkHandleJobSerializer, 404: None})
+    @action(detail=False, methods=["get"], url_path=r"bulk-jobs/(?P<job_id>[0-9]{1,18})")
+    def bulk_job(self, request: Request, job_id: str) -> Response:
+        """A filter job's progress: how many alarms done, and how many of each outcome."""
+        job = BulkHandleJob.objects.filter(pk=int(job_id)).first()
+        if job is None:
+            raise NotFound(f"no bulk handling job {job_id}")
+        return Response(BulkHandleJobSerializer(job).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List incidents (storms of one device, scene and type), latest first"),
+    retrieve=extend_schema(summary="One incident: its key, count, first and last time, highest level, status"),
+)
+class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Incident]):
+    """Incidents; their alarms are ``GET /api/v1/alerts/?incident={id}``."""
+
+    queryset = Incident.objects.all()
+    serializer_class = IncidentSerializer
+    filterset_class = IncidentFilterSet
+    lookup_value_regex = "[0-9]{1,18}"
+    # Who sees alarms sees the storms they make; handling goes alarm by alarm, as in bulk_handle.
+    action_permissions = {
+        "list": ["alarms.view_alarmevent"],
+        "retrieve": ["alarms.view_alarmevent"],
+        "handle": ["alarms.view_alarmevent"],
+    }
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
+        return HandleSerializer if self.action == "handle" else IncidentSerializer
+
+    @extend_schema(request=HandleSerializer, responses={200: BulkResultsSerializer, 404: None})
+    @action(detail=True, methods=["post"])
+    def handle(self, request: Request, pk: str) -> Response:
+        """Handle the incident's open alarms as a whole; each alarm's outcome, as bulk-handle answers."""
+        serializer = HandleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        results = services.handle_incident(int(pk), actor=services.Actor.of(request.user), **serializer.validated_data)
+        return Response({"results": results})
+
+
+# What only sorts the list: accepted, and of no bearing on a job, which goes in primary-key order.
+_NOT_JOB_FILTERS = {"ordering"}
+
+
+def _job_filters(request: Request) -> dict[str, str]:
+    """The list's filters from the query string, checked as the list checks them; unknown names refused.
+
+    The list ignores a parameter it does not know; a bulk write must not, or a misspelt filter would
+    widen it to every alarm. No filter at all is every alarm, as in the list. Empty values are "any".
+    """
+    given = request.query_params
+    unknown = sorted(set(given) - set(AlarmEventFilterSet.base_filters))
+    if unknown:
+        raise ValidationError({name: ["not a filter of the alarm list"] for name in unknown})
+    filters = {name: given[name] for name in given if name not in _NOT_JOB_FILTERS and given[name] != ""}
+    filterset = AlarmEventFilterSet(filters, queryset=AlarmEvent.objects.all(), request=request)
+    if not filterset.is_valid():
+        raise ValidationError(filterset.errors)
+    return filters

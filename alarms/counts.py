@@ -135,9 +135,31 @@ def change(before: Counted | None, after: Counted | None) -> None:
         transaction.on_commit(fold, robust=True)
 
 
+def change_many(moves: Iterable[tuple[Counted | None, Counted | None]]) -> None:
+    """``change`` for many alarms, as one statement: a bulk handling's (before, after) of each alarm."""
+    rows = [(side, sign) for before, after in moves if before != after for side, sign in ((before, -1), (after, 1))]
+    params: list[Any] = []
+    for side, sign in rows:
+        if side is None:
+            continue
+        params += [connection.ops.adapt_datetimefield_value(side.event_time), side.device_id, side.alarm_type]
+        params += [side.alarm_level, side.alarm_status, side.handle_status, sign]
+    number = len(params) // (len(COUNTED_FIELDS) + 1)
+    if not number:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_changes_sql(number), params)  # not cached: the sizes of bulk calls vary
+    if _unfolded.add(number):
+        transaction.on_commit(fold, robust=True)
+
+
 @functools.cache
 def _insert_changes(vendor: str, number: int) -> str:
     """The insert of ``number`` change rows, built once: every report runs it."""
+    return _insert_changes_sql(number)
+
+
+def _insert_changes_sql(number: int) -> str:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(name) for name in (*COUNTED_FIELDS, "change"))
     marks = ", ".join(["(" + ", ".join(["%s"] * (len(COUNTED_FIELDS) + 1)) + ")"] * number)

@@ -51,3 +51,22 @@ class AlarmIdTaken(AlarmError):
         self.alarm_id = alarm_id
         self.owner = owner
         self.device_id = device_id
+
+
+class TooManyAlarms(AlarmError):
+    """A bulk call named more alarms than BULK_HANDLE_MAX_IDS."""
+
+    http_status = 400
+
+    def __init__(self, given: int, limit: int) -> None:
+        super().__init__(f"alarm_ids: at most {limit} alarms per call, not {given}")
+        self.given = given
+        self.limit = limit
+
+
+class IncidentNotFound(AlarmError):
+    http_status = 404
+
+    def __init__(self, incident_id: int) -> None:
+        super().__init__(f"incident {incident_id} does not exist")
+        self.incident_id = incident_id

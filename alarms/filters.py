@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 
 from alarms import counts
 from alarms.counts import Scope
-from alarms.models import AlarmEvent, AlarmLevel, AlarmStatus, HandleStatus
+from alarms.models import AlarmEvent, AlarmLevel, AlarmStatus, HandleStatus, Incident, IncidentStatus
 from vsp.filters import QueryTimeFilter, StableOrderingFilter, text_search
 
 _COUNTABLE = ("device_id", "alarm_type", "alarm_level", "alarm_status", "handle_status")
@@ -42,6 +42,7 @@ class AlarmEventFilterSet(django_filters.FilterSet):
     created_before = QueryTimeFilter(
         method="stored_between", bound="end", label="Stored to (inclusive; a date: all of it)"
     )
+    incident = django_filters.NumberFilter(field_name="incident_id", label="The alarms of one incident (its id)")
     q = django_filters.CharFilter(method="search", label="Text in id, type, device, scene or remark")
     ordering = StableOrderingFilter(
         fields=["event_time", "created_at", "alarm_level", "alarm_id", "device_id", "handle_time"],
@@ -92,3 +93,22 @@ class AlarmEventFilterSet(django_filters.FilterSet):
 
     def search(self, queryset: QuerySet[AlarmEvent], name: str, value: str) -> QuerySet[AlarmEvent]:
         return text_search(queryset, ("alarm_id", "alarm_type", "device_id", "scene_id", "handle_remark"), value)
+
+
+class IncidentFilterSet(django_filters.FilterSet):
+    """The incidents list's filters: the key's fields, status, level, and a range of their last alarm."""
+
+    device_id = django_filters.CharFilter()
+    scene_id = django_filters.CharFilter()
+    alarm_type = django_filters.CharFilter()
+    status = django_filters.ChoiceFilter(choices=IncidentStatus.choices)
+    highest_level = django_filters.TypedChoiceFilter(choices=AlarmLevel.choices, coerce=int)
+    last_time_after = QueryTimeFilter(field_name="last_time", lookup_expr="gte", label="Last alarm from (inclusive)")
+    last_time_before = QueryTimeFilter(
+        field_name="last_time", lookup_expr="lte", bound="end", label="Last alarm to (inclusive; a date: all of it)"
+    )
+    ordering = StableOrderingFilter(fields=["last_time", "first_time", "count", "highest_level"])
+
+    class Meta:
+        model = Incident
+        fields: list[str] = []

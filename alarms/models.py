@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import OuterRef, Subquery, Value
@@ -57,9 +61,19 @@ class AlarmSource(models.TextChoices):
 
 class AlarmEventQuerySet(models.QuerySet["AlarmEvent"]):
     def with_device_name(self) -> AlarmEventQuerySet:
-        """Annotate ``device_name`` from the device table in the same query (NULL if unknown or unnamed)."""
+        """Annotate ``device_name`` from the device table in the same query (NULL if unknown or unnamed).
+
+        Also what else the representation reads from other tables: ``assignee_name`` (NULL: nobody) and
+        ``incident_count`` (NULL without an incident).
+        """
         names = EdgeDevice.objects.filter(device_id=OuterRef("device_id")).values("name")[:1]
-        return self.annotate(device_name=NullIf(Subquery(names), Value("")))
+        assignees = get_user_model().objects.filter(pk=OuterRef("assignee_id")).values("username")[:1]
+        sizes = Incident.objects.filter(pk=OuterRef("incident_id")).values("count")[:1]
+        return self.annotate(
+            device_name=NullIf(Subquery(names), Value("")),
+            assignee_name=Subquery(assignees),
+            incident_count=Subquery(sizes),
+        )
 
 
 # Forward order of alarm_status: staff may move an alarm along it, never back.
@@ -100,6 +114,15 @@ class AlarmEvent(models.Model):
     handler = models.CharField(max_length=150, blank=True, help_text=_("Who last handled the alarm."))
     handle_remark = models.TextField(blank=True)
     handle_time = models.DateTimeField(null=True, blank=True)
+    # The storm it belongs to: alarms of one (device, scene, type) close together (alarms.models.Incident).
+    # The incident's index below serves this key too, so no index of its own (one fewer for a report to write).
+    incident = models.ForeignKey(
+        "Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="alarms", db_index=False
+    )
+    # Who is to look at the alarm (bulk-assign, admin's assign action); cleared if the user is deleted.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_alarms"
+    )
     source = models.CharField(max_length=8, choices=AlarmSource.choices, default=AlarmSource.EDGE)
     # A second opinion (analysis/) wanted at report time and not yet turned into its analysis row: the
     # request rides in the report's own INSERT, so that asking for it costs the report no statement.
@@ -132,6 +155,8 @@ class AlarmEvent(models.Model):
             models.Index(fields=["handle_time"], name="alarm_handled_idx"),
             # The analysis dispatch finds the requests the reports carried, oldest first.
             models.Index(fields=["analysis_requested", "created_at"], name="alarm_analysis_wanted_idx"),
+            # An incident's alarms, and whether any is still unhandled (Incident.status), off the index.
+            models.Index(fields=["incident", "handle_status"], name="alarm_incident_idx"),
         ]
         permissions = [
             ("handle_alarmevent", "Can handle alarms"),
@@ -265,6 +290,97 @@ class AlarmHandleLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alarm_id}: {self.from_handle_status} → {self.to_handle_status} by {self.actor_name}"
+
+
+class IncidentStatus(models.TextChoices):
+    OPEN = "OPEN", "Open (an alarm is unhandled)"
+    HANDLED = "HANDLED", "Every alarm handled"
+
+
+def incident_key(device_id: str, scene_id: str, alarm_type: str) -> str:
+    """The grouping key of an alarm, as a fixed-width digest: the three fields may hold any text."""
+    return hashlib.sha256(json.dumps([device_id, scene_id, alarm_type]).encode()).hexdigest()
+
+
+class Incident(models.Model):
+    """A storm: alarms of one (device, scene, type), each within INCIDENT_WINDOW seconds of the last.
+
+    Every alarm keeps its own row and points here. The database decides which incident an alarm
+    joins (``alarms.services`` ``_join_incident``): ``current_key`` is unique, held by the one incident
+    of its key that new alarms still join, and cleared when an alarm comes after the window has
+    passed, so concurrent reports of one key all meet at one row, however many at once.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    device_id = IdentifierField(max_length=64)
+    scene_id = models.CharField(max_length=64, blank=True)
+    alarm_type = models.CharField(max_length=64)
+    # incident_key() while alarms of the key join this incident; NULL once a later one has started.
+    current_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    count = models.PositiveIntegerField(default=1, help_text="How many alarms joined it.")
+    first_time = models.DateTimeField(help_text="Event time of its first alarm.")
+    last_time = models.DateTimeField(help_text="Event time of its last alarm.")
+    highest_level = models.PositiveSmallIntegerField(
+        choices=AlarmLevel.choices, help_text="The most severe level among its alarms (1 is the most severe)."
+    )
+    status = models.CharField(max_length=8, choices=IncidentStatus.choices, default=IncidentStatus.OPEN)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-last_time", "-id"]
+        indexes = [
+            models.Index(fields=["last_time"], name="incident_last_idx"),
+            models.Index(fields=["device_id", "last_time"], name="incident_device_last_idx"),
+            models.Index(fields=["status", "last_time"], name="incident_status_last_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"incident #{self.pk}: {self.count} × {self.alarm_type} @ {self.device_id}"
+
+
+class BulkHandleJob(models.Model):
+    """A bulk handling of every alarm a filter matches, run as a job (``alarms.tasks.run_bulk_handle_job``).
+
+    The row is the job's request and its progress: written in the request's transaction, then moved on
+    a batch at a time, each batch in the transaction that handles its alarms, so that a job run again
+    (a redelivered message) goes on after the last batch it committed and handles nothing twice.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Waiting for a worker"
+        RUNNING = "RUNNING", "Running"
+        DONE = "DONE", "Done"
+        FAILED = "FAILED", "Failed"
+
+    id = models.BigAutoField(primary_key=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    # The list's filter parameters (alarms.filters.AlarmEventFilterSet), as the request gave them.
+    filters = models.JSONField(default=dict)
+    handle_status = models.CharField(max_length=16, choices=HandleStatus.choices)
+    alarm_status = models.CharField(max_length=16, choices=AlarmStatus.choices, blank=True)
+    # None: the request left each alarm's remark as it is.
+    remark = models.TextField(null=True, blank=True)  # noqa: DJ001 (None is "not given", "" clears the remark)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150)
+    # How many alarms matched when the job was asked for; alarms stored or changed since may move ``done`` past it.
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    not_found = models.PositiveIntegerField(default=0)
+    forbidden = models.PositiveIntegerField(default=0)
+    invalid_transition = models.PositiveIntegerField(default=0)
+    # The last alarm id of the last committed batch: the job goes on after it, in primary-key order.
+    cursor = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"bulk handling #{self.pk}: {self.status} {self.done}/{self.total}"
 
 
 class PendingSnapshot(models.Model):

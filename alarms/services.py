@@ -14,33 +14,46 @@ import logging
 import secrets
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, NoReturn, TypeVar
+from datetime import datetime, timedelta
+from typing import Any, Literal, NoReturn, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import F
+from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.dispatch import receiver
 from django.test.signals import setting_changed
 from django.utils import timezone
 
 from alarms import counts, events, signals, snapshots
-from alarms.exceptions import AlarmIdTaken, AlarmNotFound, AlarmOfAnotherDevice
+from alarms.exceptions import (
+    AlarmIdTaken,
+    AlarmNotFound,
+    AlarmOfAnotherDevice,
+    IncidentNotFound,
+    InvalidStatusTransition,
+    TooManyAlarms,
+)
+from alarms.filters import AlarmEventFilterSet
 from alarms.models import (
     AlarmEvent,
     AlarmEventExt,
+    AlarmEventQuerySet,
     AlarmHandleLog,
     AlarmLevel,
     AlarmSource,
     AlarmStatus,
+    BulkHandleJob,
     HandleStatus,
+    Incident,
+    IncidentStatus,
     PendingResolve,
     PendingSnapshot,
     SnapshotStatus,
+    incident_key,
 )
 from devices.models import EdgeDevice
 from devices.services import record_sign_of_life
@@ -95,6 +108,8 @@ def _database_or_cache_changed(setting: str, **kwargs: Any) -> None:
     if setting in ("DATABASES", "CACHES"):  # what this process saw stored was elsewhere
         _stored_recently.clear()
 
+
+HANDLE_PERMISSION = "alarms.handle_alarmevent"
 
 # MySQL error numbers for a transaction the server chose to abort because of a lock conflict.
 _MYSQL_DEADLOCK = 1213
@@ -160,6 +175,14 @@ class Actor:
             raise TypeError("handling an alarm needs a logged-in user")
         return cls(name=user.get_username(), user=user)
 
+    def may_handle(self) -> bool:
+        """Whether this actor may handle alarms: a user needs ``alarms.handle_alarmevent``.
+
+        The permission covers every alarm alike (there is no per-alarm scoping); a name without a
+        user (an upstream gateway, the analysis) speaks for a caller authorised before it got here.
+        """
+        return self.user is None or self.user.has_perm(HANDLE_PERMISSION)
+
 
 def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: datetime | None = None) -> ReportResult:
     """Store an alarm once; a repeat of the same ``alarm_id`` changes nothing.
@@ -191,6 +214,8 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
             alarm.snapshot_url = snapshots.snapshot_key(alarm, image.extension)
         with transaction.atomic():
             signals.alarm_reporting.send(AlarmEvent, alarm=alarm)
+            # Before the insert, which then carries the incident; a repeat's rollback takes the join back.
+            _join_incident(alarm, now)
             try:
                 insert_alarm(alarm)
             except IntegrityError as exc:
@@ -225,6 +250,103 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
         return ReportResult(report.alarm_id, created=True)
 
     return _retry_on_deadlock(attempt)
+
+
+def _join_incident(alarm: AlarmEvent, now: datetime) -> None:
+    """Put the alarm in the incident of its (device, scene, type), joined or started; two statements.
+
+    An incident holds its key (``current_key``, unique) while alarms join it. The first statement adds
+    the alarm to the incident holding the key if that one's last alarm is at most INCIDENT_WINDOW
+    before this one, or else frees the key (the old incident stays as it is); when nothing was joined,
+    the second inserts a new incident holding the key. Joining an existing row is one conditional
+    UPDATE by the unique key, so concurrent reports of one key queue on that row and each counts
+    once; when joined, a second statement reads the new count. Two reports starting the same incident
+    at once: the unique key lets one insert through, and the other's transaction starts over
+    (``_retry_on_deadlock``) and joins it. Sets ``alarm.incident_id`` and ``alarm.incident_count``
+    (for the event).
+    """
+    if not settings.INCIDENT_WINDOW:
+        return
+    key = incident_key(alarm.device_id, alarm.scene_id, alarm.alarm_type)
+    adapt = connection.ops.adapt_datetimefield_value
+    moment, cutoff = adapt(alarm.event_time), adapt(alarm.event_time - timedelta(seconds=settings.INCIDENT_WINDOW))
+    stamp = adapt(now)
+    with connection.cursor() as cursor:
+        joined = _joined_incident(cursor, key, moment, cutoff, alarm.alarm_level, stamp)
+        if joined is None:
+            values = [alarm.device_id, alarm.scene_id, alarm.alarm_type, key, moment, moment, alarm.alarm_level]
+            try:
+                cursor.execute(_incident_insert(connection.vendor), [*values, IncidentStatus.OPEN, stamp, stamp])
+            except IntegrityError as exc:
+                if not is_duplicate_key(exc):
+                    raise
+                # Another report inserted the key first and has committed. Starting over (rather than
+                # joining in this transaction, which holds a shared lock on the key since the error)
+                # lets the reports that lost queue on the row instead of deadlocking on it.
+                raise _IncidentStartedMeanwhile(key) from None
+            joined = (cursor.fetchone()[0], 1)
+    alarm.incident_id, alarm.incident_count = joined  # type: ignore[attr-defined]  # as with_device_name() has it
+
+
+def _joined_incident(cursor: Any, key: str, moment: Any, cutoff: Any, level: int, stamp: Any) -> tuple[int, int] | None:
+    """Join the incident holding ``key`` if it is recent, else free the key: (its id, its count) or None."""
+    if connection.vendor == "mysql":
+        # In the order of the statement's placeholders: each assignment tests the cutoff first.
+        params = [cutoff, cutoff, moment, cutoff, level, cutoff, cutoff, stamp, cutoff, cutoff, cutoff, moment, key]
+        cursor.execute(_INCIDENT_JOIN_MYSQL, params)
+        incident_id = cursor.lastrowid  # LAST_INSERT_ID(id) ran only if it joined; else 0
+        if not incident_id:
+            return None
+        cursor.execute("SELECT @vsp_incident_count")
+        return int(incident_id), int(cursor.fetchone()[0])
+    # SQLite: one writer at a time, so the plain statements are enough.
+    table = connection.ops.quote_name(Incident._meta.db_table)
+    cursor.execute(f"UPDATE {table} SET current_key = NULL WHERE current_key = %s AND last_time < %s", [key, cutoff])
+    cursor.execute(
+        f"UPDATE {table} SET count = count + 1, first_time = MIN(first_time, %s), last_time = MAX(last_time, %s),"
+        " highest_level = MIN(highest_level, %s), status = %s, updated_at = %s WHERE current_key = %s"
+        " RETURNING id, count",
+        [moment, moment, level, IncidentStatus.OPEN, stamp, key],
+    )
+    row = cursor.fetchone()
+    return (int(row[0]), int(row[1])) if row else None
+
+
+# One statement: if the incident holding the key had an alarm at most the window before this one, count this
+# alarm into it (LAST_INSERT_ID(id) tells which, @vsp_incident_count its new count); if not, free the key.
+# MariaDB runs the assignments left to right, so last_time, which the others test, comes last.
+_INCIDENT_JOIN_MYSQL = """UPDATE `alarms_incident` SET
+    `count` = IF(`last_time` >= %s, (@vsp_incident_count := `count` + 1), `count`),
+    `first_time` = IF(`last_time` >= %s, LEAST(`first_time`, %s), `first_time`),
+    `highest_level` = IF(`last_time` >= %s, LEAST(`highest_level`, %s), `highest_level`),
+    `status` = IF(`last_time` >= %s, 'OPEN', `status`),
+    `updated_at` = IF(`last_time` >= %s, %s, `updated_at`),
+    `id` = IF(`last_time` >= %s, LAST_INSERT_ID(`id`), `id`),
+    `current_key` = IF(`last_time` >= %s, `current_key`, NULL),
+    `last_time` = IF(`last_time` >= %s, GREATEST(`last_time`, %s), `last_time`)
+WHERE `current_key` = %s"""
+
+
+@functools.cache
+def _incident_insert(vendor: str) -> str:
+    """A new incident holding its key, with this alarm as its first; its id."""
+    quote = connection.ops.quote_name
+    given = ("device_id", "scene_id", "alarm_type", "current_key", "first_time", "last_time", "highest_level")
+    columns = ", ".join(quote(name) for name in (*given, "status", "created_at", "updated_at", "count"))
+    marks = ", ".join(["%s"] * (len(given) + 3))
+    return f"INSERT INTO {quote(Incident._meta.db_table)} ({columns}) VALUES ({marks}, 1) RETURNING {quote('id')}"
+
+
+def _refresh_incidents(incident_ids: Iterable[int | None]) -> None:
+    """An incident is open while any of its alarms is unhandled: set it so after its alarms were handled."""
+    ids = sorted({pk for pk in incident_ids if pk is not None})
+    if not ids:
+        return
+    unhandled = AlarmEvent.objects.filter(incident_id=OuterRef("pk"), handle_status=HandleStatus.UNHANDLED)
+    Incident.objects.filter(pk__in=ids).update(
+        status=Case(When(Exists(unhandled), then=Value(IncidentStatus.OPEN)), default=Value(IncidentStatus.HANDLED)),
+        updated_at=timezone.now(),
+    )
 
 
 def _refuse_taken_id(report: AlarmReport, owner: str, *, client_ip: str | None, now: datetime) -> NoReturn:
@@ -426,8 +548,323 @@ def handle_alarm(
             created_at=now,
         )
         counts.change(counted, counts.Counted.of(alarm))
+        _refresh_incidents([alarm.incident_id])
         events.alarm_changed(events.ALARM_UPDATED, alarm)
     return alarm
+
+
+# --- staff decisions in bulk -----------------------------------------------------------------
+
+BulkOutcome = Literal["updated", "not_found", "forbidden", "invalid_transition"]
+UPDATED: BulkOutcome = "updated"
+NOT_FOUND: BulkOutcome = "not_found"
+FORBIDDEN: BulkOutcome = "forbidden"
+INVALID_TRANSITION: BulkOutcome = "invalid_transition"
+BULK_OUTCOMES: tuple[BulkOutcome, ...] = (UPDATED, NOT_FOUND, FORBIDDEN, INVALID_TRANSITION)
+
+
+def distinct_ids(alarm_ids: Iterable[str]) -> list[str]:
+    """The ids once each, in the order first given; at most BULK_HANDLE_MAX_IDS (else TooManyAlarms)."""
+    ids = list(dict.fromkeys(alarm_ids))
+    if len(ids) > settings.BULK_HANDLE_MAX_IDS:
+        raise TooManyAlarms(len(ids), settings.BULK_HANDLE_MAX_IDS)
+    return ids
+
+
+def bulk_handle(
+    alarm_ids: Iterable[str],
+    *,
+    handle_status: str,
+    actor: Actor,
+    alarm_status: str | None = None,
+    remark: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, BulkOutcome]:
+    """``handle_alarm`` for many alarms in one transaction; each id's outcome.
+
+    ``updated``: handled, logged, counted and announced once, however often the id was given.
+    ``not_found``: no such alarm. ``forbidden``: the actor lacks the handle permission (which covers
+    every alarm alike). ``invalid_transition``: ``alarm_status`` would move the alarm back; it is left
+    as it was. At most BULK_HANDLE_MAX_IDS distinct ids (TooManyAlarms).
+    """
+    ids = distinct_ids(alarm_ids)
+    now = now or timezone.now()
+    if not actor.may_handle():
+        return _refused(ids)
+
+    def attempt() -> dict[str, BulkOutcome]:
+        with transaction.atomic():
+            return _handle_locked(ids, handle_status, alarm_status, remark, actor, now)
+
+    return _retry_on_deadlock(attempt)
+
+
+def bulk_assign(
+    alarm_ids: Iterable[str], *, assignee: User | None, actor: Actor, now: datetime | None = None
+) -> dict[str, BulkOutcome]:
+    """Give many alarms to one staff member (``None``: to nobody); each id's outcome, as ``bulk_handle``.
+
+    An assignment changes no status: it is announced, but neither logged as a handling nor counted.
+    """
+    ids = distinct_ids(alarm_ids)
+    now = now or timezone.now()
+    if not actor.may_handle():
+        return _refused(ids)
+
+    def attempt() -> dict[str, BulkOutcome]:
+        with transaction.atomic():
+            results: dict[str, BulkOutcome] = dict.fromkeys(ids, NOT_FOUND)
+            alarms = _lock_in_order(AlarmEvent.objects.filter(pk__in=ids))
+            if alarms:
+                AlarmEvent.objects.filter(pk__in=[alarm.pk for alarm in alarms]).update(
+                    assignee=assignee, updated_at=now
+                )
+            for alarm in alarms:
+                alarm.assignee, alarm.updated_at = assignee, now
+                alarm.assignee_name = assignee.get_username() if assignee else None  # type: ignore[attr-defined]
+                events.alarm_changed(events.ALARM_UPDATED, alarm)
+                results[alarm.pk] = UPDATED
+            return results
+
+    return _retry_on_deadlock(attempt)
+
+
+def _refused(ids: list[str]) -> dict[str, BulkOutcome]:
+    existing = set(AlarmEvent.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    return {alarm_id: FORBIDDEN if alarm_id in existing else NOT_FOUND for alarm_id in ids}
+
+
+def _lock_in_order(alarms: AlarmEventQuerySet) -> list[AlarmEvent]:
+    """Lock the alarms in primary-key order, as every bulk write does: two of them over the same alarms
+    wait for each other instead of deadlocking, and a single ``handle_alarm`` locks one row only."""
+    return list(alarms.with_device_name().order_by("pk").select_for_update())
+
+
+def _handle_locked(
+    ids: list[str], handle_status: str, alarm_status: str | None, remark: str | None, actor: Actor, now: datetime
+) -> dict[str, BulkOutcome]:
+    """The handling of ``bulk_handle``, in the caller's transaction."""
+    results: dict[str, BulkOutcome] = dict.fromkeys(ids, NOT_FOUND)
+    by_status: defaultdict[str, list[AlarmEvent]] = defaultdict(list)
+    logs, moves = [], []
+    for alarm in _lock_in_order(AlarmEvent.objects.filter(pk__in=ids)):
+        from_handle, from_status = alarm.handle_status, alarm.alarm_status
+        # As handle_alarm: without a status given, handling a NEW alarm acknowledges it.
+        acknowledged = handle_status != HandleStatus.UNHANDLED and from_status == AlarmStatus.NEW
+        to_status = alarm_status or (AlarmStatus.CONFIRMED if acknowledged else from_status)
+        try:
+            alarm.check_alarm_status_change(to_status)
+        except InvalidStatusTransition:
+            results[alarm.pk] = INVALID_TRANSITION
+            continue
+        before = counts.Counted.of(alarm)
+        alarm.handle_status, alarm.alarm_status, alarm.handler = handle_status, to_status, actor.name
+        alarm.handle_time = alarm.updated_at = now
+        if remark is not None:
+            alarm.handle_remark = remark
+        by_status[to_status].append(alarm)
+        moves.append((before, counts.Counted.of(alarm)))
+        logs.append(
+            AlarmHandleLog(
+                alarm=alarm,
+                actor=actor.user,
+                actor_name=actor.name,
+                from_handle_status=from_handle,
+                to_handle_status=handle_status,
+                from_alarm_status=from_status,
+                to_alarm_status=to_status,
+                remark=remark or "",
+                created_at=now,
+            )
+        )
+        results[alarm.pk] = UPDATED
+    # One UPDATE per status the alarms end in (at most three), not one per alarm.
+    values: dict[str, Any] = {"handle_status": handle_status, "handler": actor.name, "handle_time": now}
+    if remark is not None:
+        values["handle_remark"] = remark
+    for to_status, alarms in by_status.items():
+        AlarmEvent.objects.filter(pk__in=[alarm.pk for alarm in alarms]).update(
+            alarm_status=to_status, updated_at=now, **values
+        )
+    AlarmHandleLog.objects.bulk_create(logs)
+    counts.change_many(moves)
+    _refresh_incidents(alarm.incident_id for alarms in by_status.values() for alarm in alarms)
+    for alarms in by_status.values():
+        for alarm in alarms:
+            events.alarm_changed(events.ALARM_UPDATED, alarm)
+    return results
+
+
+def handle_incident(
+    incident_id: int,
+    *,
+    handle_status: str,
+    actor: Actor,
+    alarm_status: str | None = None,
+    remark: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, BulkOutcome]:
+    """``bulk_handle`` over the incident's open (unhandled) alarms, BULK_HANDLE_MAX_IDS at a time; each one's outcome.
+
+    Raises IncidentNotFound. Alarms that join the incident meanwhile are left for the next triage.
+    """
+    if not Incident.objects.filter(pk=incident_id).exists():
+        raise IncidentNotFound(incident_id)
+    now = now or timezone.now()
+    open_alarms = AlarmEvent.objects.filter(incident_id=incident_id, handle_status=HandleStatus.UNHANDLED)
+    ids = list(open_alarms.order_by("pk").values_list("pk", flat=True))
+    results: dict[str, BulkOutcome] = {}
+    for start in range(0, len(ids), settings.BULK_HANDLE_MAX_IDS):
+        batch = ids[start : start + settings.BULK_HANDLE_MAX_IDS]
+        results.update(
+            bulk_handle(
+                batch, handle_status=handle_status, alarm_status=alarm_status, remark=remark, actor=actor, now=now
+            )
+        )
+    return results
+
+
+# --- bulk handling of a filter, as a job ------------------------------------------------------
+
+
+class JobFilterInvalid(ValueError):
+    """A job's stored filters no longer validate (a filter renamed since, say)."""
+
+
+def start_bulk_handle_job(
+    filters: dict[str, str],
+    *,
+    handle_status: str,
+    actor: Actor,
+    alarm_status: str | None = None,
+    remark: str | None = None,
+    now: datetime | None = None,
+) -> BulkHandleJob:
+    """Ask for every alarm ``filters`` (the list's parameters, valid) match to be handled, by a job.
+
+    The job's row commits with this transaction and its message is sent once it has: a rollback
+    leaves neither. ``total`` is how many match now.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        job = BulkHandleJob.objects.create(
+            filters=filters,
+            handle_status=handle_status,
+            alarm_status=alarm_status or "",
+            remark=remark,
+            actor=actor.user,
+            actor_name=actor.name,
+            total=_job_filterset(filters).count(),
+            created_at=now,
+            updated_at=now,
+        )
+        transaction.on_commit(functools.partial(send_bulk_handle_job, job.pk), robust=True)
+    return job
+
+
+def send_bulk_handle_job(job_id: int) -> None:
+    """Send the job's message; a failure is logged, and the job stays PENDING."""
+    from vsp.celery import app  # the engine, not the tasks module: that imports this one
+
+    try:
+        app.send_task("alarms.tasks.run_bulk_handle_job", (job_id,), retry=False)
+    except Exception as exc:  # the broker being down must not fail the request that committed the job
+        logger.warning("bulk handling job %s not sent: %s: %s", job_id, type(exc).__name__, exc)
+
+
+def _job_filterset(filters: dict[str, str]) -> AlarmEventFilterSet:
+    filterset = AlarmEventFilterSet(filters, queryset=AlarmEvent.objects.all())
+    if not filterset.is_valid():
+        raise JobFilterInvalid(str(dict(filterset.errors)))
+    return filterset
+
+
+def run_bulk_handle_job(job_id: int, *, now: datetime | None = None) -> BulkHandleJob | None:
+    """Run a job to its end, a batch of BULK_HANDLE_MAX_IDS at a time; None if there is no such job.
+
+    Safe to run twice, even at once: each batch locks the job row and goes on after the last batch
+    committed. An actor deleted since, or stored filters that no longer validate, fail the job.
+    """
+    while _bulk_handle_job_step(job_id, now=now):
+        pass
+    return BulkHandleJob.objects.filter(pk=job_id).first()
+
+
+def _bulk_handle_job_step(job_id: int, *, now: datetime | None = None) -> bool:
+    """Handle the job's next batch with its progress, in one transaction; False when nothing is left."""
+
+    def attempt() -> bool:
+        moment = now or timezone.now()
+        with transaction.atomic():
+            job = BulkHandleJob.objects.select_for_update().select_related("actor").filter(pk=job_id).first()
+            if job is None or job.status in (BulkHandleJob.Status.DONE, BulkHandleJob.Status.FAILED):
+                return False
+            if job.actor is None:
+                return _finish_job(job, moment, error="the user who asked for this job has been deleted")
+            try:
+                matching = _job_filterset(job.filters).qs
+            except JobFilterInvalid as exc:
+                return _finish_job(job, moment, error=f"the job's filters are not valid: {exc}")
+            # A locking read in key order: what matches now, locked until the batch commits.
+            batch = (
+                matching.filter(pk__gt=job.cursor)
+                .order_by("pk")
+                .select_for_update()
+                .values_list("pk", flat=True)[: settings.BULK_HANDLE_MAX_IDS]
+            )
+            ids = list(batch)
+            if not ids:
+                return _finish_job(job, moment)
+            actor = Actor(name=job.actor_name, user=job.actor)
+            if actor.may_handle():
+                results = _handle_locked(ids, job.handle_status, job.alarm_status or None, job.remark, actor, moment)
+            else:
+                results = dict.fromkeys(ids, FORBIDDEN)
+            for outcome in results.values():
+                setattr(job, outcome, getattr(job, outcome) + 1)
+            job.done += len(ids)
+            job.cursor = ids[-1]
+            job.status = BulkHandleJob.Status.RUNNING
+            job.updated_at = moment
+            job.save()
+            return True
+
+    return _retry_on_deadlock(attempt)
+
+
+def _finish_job(job: BulkHandleJob, now: datetime, *, error: str = "") -> bool:
+    job.status = BulkHandleJob.Status.FAILED if error else BulkHandleJob.Status.DONE
+    job.error = error
+    job.updated_at = job.finished_at = now
+    job.save()
+    return False
+
+
+def resend_stalled_bulk_handle_jobs(now: datetime | None = None, *, limit: int = 100) -> int:
+    """Send again the jobs that have not moved for BULK_JOB_RESEND_AFTER seconds; how many.
+
+    A job's message can be lost (the broker refused it after the request committed) or its worker
+    can die; its row stays, and a run more is harmless (``run_bulk_handle_job``).
+    """
+    now = now or timezone.now()
+    stalled = BulkHandleJob.objects.filter(
+        status__in=(BulkHandleJob.Status.PENDING, BulkHandleJob.Status.RUNNING),
+        updated_at__lt=now - timedelta(seconds=settings.BULK_JOB_RESEND_AFTER),
+    )
+    ids = list(stalled.order_by("updated_at").values_list("pk", flat=True)[:limit])
+    for job_id in ids:
+        send_bulk_handle_job(job_id)
+    # Not again before another while: a job still waiting for a busy worker is not sent over and over.
+    BulkHandleJob.objects.filter(pk__in=ids).update(updated_at=now)
+    return len(ids)
+
+
+def fail_bulk_handle_job(job_id: int, error: str) -> None:
+    """The job gave up (its retries spent): say why on its row."""
+    now = timezone.now()
+    BulkHandleJob.objects.filter(pk=job_id).exclude(status=BulkHandleJob.Status.DONE).update(
+        status=BulkHandleJob.Status.FAILED, error=error[:2000], updated_at=now, finished_at=now
+    )
 
 
 def new_alarm_id(now: datetime) -> str:
@@ -461,10 +898,17 @@ def retry_pending_snapshots(limit: int = 100) -> tuple[int, int]:
     return stored, failed
 
 
+class _IncidentStartedMeanwhile(Exception):
+    """A concurrent report started the incident this one was starting (``_join_incident``): run it again."""
+
+
 def _retry_on_deadlock(operation: Callable[[], T]) -> T:
     for attempt in range(1, _DEADLOCK_ATTEMPTS + 1):
         try:
             return operation()
+        except _IncidentStartedMeanwhile:
+            if attempt == _DEADLOCK_ATTEMPTS or transaction.get_connection().in_atomic_block:
+                raise
         except OperationalError as exc:
             code = exc.args[0] if exc.args else None
             if code not in (_MYSQL_DEADLOCK, _MYSQL_LOCK_WAIT_TIMEOUT) or attempt == _DEADLOCK_ATTEMPTS:

@@ -1,14 +1,17 @@
-"""The alarms' periodic jobs (their schedule: CELERY_BEAT_SCHEDULE in vsp/settings.py)."""
+"""The alarms' jobs: the periodic ones (their schedule: CELERY_BEAT_SCHEDULE in vsp/settings.py), and bulk
+handling by a filter, sent by the request that asked for it."""
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from alarms import counts
+from alarms import counts, services
 from alarms.services import retry_pending_snapshots
 from vsp.jobs import alone, run_command
 
@@ -62,3 +65,30 @@ def prune_alarms() -> str:
     """The alarm retention policy (ALARM_RETENTION_DAYS; off by default)."""
     with alone("prune-alarms", timeout=6 * 3600) as mine:
         return run_command("prune_alarms") if mine else ""
+
+
+# A job whose database is away tries again after 2, 4, 8… seconds, up to a minute apart.
+_BULK_JOB_RETRIES = 8
+
+
+@shared_task(name="alarms.tasks.run_bulk_handle_job", bind=True, ignore_result=True, max_retries=_BULK_JOB_RETRIES)
+def run_bulk_handle_job(self: Any, job_id: int) -> str | None:
+    """Handle the alarms of a filter job (``services.run_bulk_handle_job``); its final status."""
+    try:
+        job = services.run_bulk_handle_job(job_id)
+    except (OperationalError, InterfaceError) as exc:
+        if self.request.retries >= _BULK_JOB_RETRIES:
+            services.fail_bulk_handle_job(job_id, f"the database stayed unavailable: {exc}")
+            raise
+        # Safe to run again: it goes on after the last batch that committed.
+        raise self.retry(exc=exc, countdown=min(60, 2 ** (self.request.retries + 1))) from None
+    except Exception as exc:
+        services.fail_bulk_handle_job(job_id, f"{type(exc).__name__}: {exc}")
+        raise
+    return job.status if job is not None else None
+
+
+@shared_task(name="alarms.tasks.resend_bulk_handle_jobs", ignore_result=True)
+def resend_bulk_handle_jobs() -> int:
+    """Send again the bulk handling jobs whose message was lost or whose worker died (every minute)."""
+    return services.resend_stalled_bulk_handle_jobs()

@@ -396,6 +396,17 @@ LIVE_MAX_ROWS = 500
 LIVE_GAP_WAIT_MS = 1500
 # A handling remark is a note, not a report.
 HANDLE_REMARK_MAX_LENGTH = 2000
+# Bulk triage (alarms.services.bulk_handle): the ids one call may name. Their rows are locked together in one
+# transaction, which holds up reports and resolves of those alarms meanwhile; a thousand is a screenful of
+# selections many times over, and commits in well under a second. Filter jobs go through in batches of it.
+BULK_HANDLE_MAX_IDS = env_int("BULK_HANDLE_MAX_IDS", 1000, minimum=1, maximum=10_000)
+# A bulk handling job that has not moved for this long is sent again (its message lost, or its worker dead);
+# a batch takes well under a second, so two minutes is long past any job at work.
+BULK_JOB_RESEND_AFTER = env_int("BULK_JOB_RESEND_AFTER", 120, minimum=10)
+# Storm grouping (alarms.models.Incident): an alarm joins the incident of its (device, scene, type) when it
+# comes at most this many seconds after that incident's last alarm. Ten minutes spans a camera flapping
+# through a shift change; a quieter gap than that is a new event worth its own row. 0 turns grouping off.
+INCIDENT_WINDOW = env_int("INCIDENT_WINDOW", 600, minimum=0, maximum=7 * 24 * 3600)
 
 # ---------------------------------------------------------------------------
 # REST framework and OpenAPI
@@ -441,6 +452,7 @@ SPECTACULAR_SETTINGS = {
         }
     },
     "ENUM_NAME_OVERRIDES": {
+        "AlarmLevelEnum": "alarms.models.AlarmLevel",
         "AlarmStatusEnum": "alarms.models.AlarmStatus",
         "HandleStatusEnum": "alarms.models.HandleStatus",
         "DeviceStatusEnum": "devices.models.EdgeDevice.Status",
@@ -553,6 +565,7 @@ CELERY_BEAT_SCHEDULE = {
     "prune-events": {"task": "vsp.tasks.prune_events", "schedule": crontab(minute=7)},
     "purge-pending-resolves": {"task": "alarms.tasks.purge_pending_resolves", "schedule": crontab(minute=27, hour=3)},
     "prune-alarms": {"task": "alarms.tasks.prune_alarms", "schedule": crontab(minute=47, hour=3)},
+    "resend-bulk-jobs": _every(60, "alarms.tasks.resend_bulk_handle_jobs"),
 }
 
 # ---------------------------------------------------------------------------

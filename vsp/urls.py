@@ -21,7 +21,7 @@ from rest_framework.routers import DefaultRouter
 
 from alarms import snapshot_views
 from alarms import views as alarm_views
-from alarms.api import AlarmViewSet
+from alarms.api import AlarmViewSet, IncidentViewSet
 from devices.api import EdgeDeviceViewSet
 from vsp import ratelimit
 from vsp.compat.system import login_limits
@@ -87,6 +87,7 @@ admin.site.index_title = _("Alarm console")
 
 router = DefaultRouter()
 router.register("alerts", AlarmViewSet, basename="alert")
+router.register("incidents", IncidentViewSet, basename="incident")
 router.register("devices", EdgeDeviceViewSet, basename="device")
 
 urlpatterns = [

@@ -32,7 +32,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ALARM_KEYS = {
     "alarmId", "alarmType", "deviceId", "deviceName", "sceneId", "eventTime", "alarmLevel", "alarmStatus",
     "handleStatus", "snapshotUrl", "thumbnailUrl", "snapshotStatus", "confidenceScore", "durationMs", "endTime",
-    "resolveType", "handler", "handleRemark", "handleTime", "createTime", "updateTime",
+    "resolveType", "handler", "handleRemark", "handleTime", "assignee", "incidentId", "incidentCount",
+    "createTime", "updateTime",
 }  # fmt: skip
 
 
@@ -156,11 +157,16 @@ async def test_alarm_created_carries_the_compat_alarm(token: str) -> None:
             "handler": "",
             "handleRemark": "",
             "handleTime": None,
+            "assignee": None,
+            # The storm it joined (its first alarm here), so a page can fold the storm's rows into one.
+            "incidentId": stored.incident_id,
+            "incidentCount": 1,
             "createTime": int(stored.created_at.timestamp() * 1000),
             "updateTime": int(stored.updated_at.timestamp() * 1000),
         },
     }
     assert set(frame["data"]) == ALARM_KEYS
+    assert stored.incident_id is not None
     await communicator.disconnect()
 
 

@@ -19,7 +19,7 @@ from alarms import services
 from alarms.counts import Scope
 from alarms.filters import AlarmEventFilterSet
 from alarms.models import AlarmEvent
-from alarms.serializers import AlarmCompatSerializer, AlarmDetailSerializer, HandleSerializer
+from alarms.serializers import AlarmCompatSerializer, AlarmDetailSerializer, HandleSerializer, alarm_ids_field
 from alarms.statistics import RangeTooLong, alarm_statistics
 from analysis import services as analysis_services
 from analysis.serializers import compat_analysis
@@ -145,6 +145,48 @@ class AlarmHandleView(AlarmCompatView):
         data = dict(serializer.validated_data)
         services.handle_alarm(data.pop("alarm_id"), actor=services.Actor.of(request.user), **data)
         return envelope.success(True)
+
+
+class CompatBatchHandleSerializer(HandleSerializer):
+    alarm_ids = alarm_ids_field()
+
+
+class AlarmBatchHandleView(AlarmCompatView):
+    """``PUT aiot/alarm/event/batch-handle`` ``{alarmIds, handleStatus, alarmStatus?, remark?}``.
+
+    ``data`` sorts the distinct ids by outcome: ``updated``, ``notFound``, and ``invalid`` for the
+    rest: an alarm status that would move back, and alarms the caller may not handle (reached only
+    when the permission is taken away mid-request: this view requires it). Each list keeps the
+    order the ids were given in.
+    """
+
+    required_permission = "aiot:alarm:handle"
+    field_names = {
+        "alarm_ids": "alarmIds",
+        "handle_status": "handleStatus",
+        "alarm_status": "alarmStatus",
+    }
+
+    def put(self, request: Request) -> Response:
+        if not request._request.body or not isinstance(request.data, dict):
+            raise CompatError(envelope.BAD_REQUEST, envelope.type_mismatch(" request body 缺失"))
+        values = {_snake(key): value for key, value in request.data.items() if value is not None}
+        serializer = CompatBatchHandleSerializer(data=values)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        results = services.bulk_handle(data.pop("alarm_ids"), actor=services.Actor.of(request.user), **data)
+        sorted_ids: dict[str, list[str]] = {"updated": [], "notFound": [], "invalid": []}
+        for alarm_id, outcome in results.items():
+            sorted_ids[_COMPAT_OUTCOME[outcome]].append(alarm_id)
+        return envelope.success(sorted_ids)
+
+
+_COMPAT_OUTCOME = {
+    services.UPDATED: "updated",
+    services.NOT_FOUND: "notFound",
+    services.INVALID_TRANSITION: "invalid",
+    services.FORBIDDEN: "invalid",
+}
 
 
 def _snake(name: str) -> str:

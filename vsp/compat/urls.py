@@ -26,6 +26,7 @@ urlpatterns = [
     path("aiot/alarm/event/page", alarms.AlarmPageView.as_view()),
     path("aiot/alarm/event/get", alarms.AlarmGetView.as_view()),
     path("aiot/alarm/event/handle", alarms.AlarmHandleView.as_view()),
+    path("aiot/alarm/event/batch-handle", alarms.AlarmBatchHandleView.as_view()),
     path("aiot/alarm/event/statistics", alarms.AlarmStatisticsView.as_view()),
     path("aiot/alarm/event/analyze", alarms.AlarmAnalyzeView.as_view()),
     path("aiot/alarm/event/export-excel", alarms.AlarmExportView.as_view()),

@@ -49,5 +49,8 @@ def before_call(ctx: Any, case: Any, **kwargs: Any) -> None:
     body = case.body
     if not isinstance(body, dict):
         return
+    if isinstance(body.get("assignee"), str):
+        # A staff username is valid only if there is such a user: the suite's own (test_openapi_fuzz).
+        case.body = body = {**body, "assignee": "fuzzer"}
     if isinstance(body.get("snapshot_base64"), str) and body["snapshot_base64"] != JPEG_BASE64:
         case.body = {**body, "snapshot_base64": JPEG_BASE64}

@@ -88,7 +88,8 @@ def test_the_page_is_newest_first_in_yudao_shape(frontend: Frontend) -> None:
     assert set(a2) == {
         "alarmId", "alarmType", "deviceId", "deviceName", "sceneId", "eventTime", "alarmLevel", "alarmStatus",
         "handleStatus", "snapshotUrl", "thumbnailUrl", "snapshotStatus", "confidenceScore", "durationMs", "endTime",
-        "resolveType", "handler", "handleRemark", "handleTime", "createTime", "updateTime",
+        "resolveType", "handler", "handleRemark", "handleTime", "assignee", "incidentId", "incidentCount",
+        "createTime", "updateTime",
     }  # fmt: skip
     assert a2["deviceName"] == "Warehouse"
     assert a2["eventTime"] == int(aware("2026-11-21 09:00:00").timestamp() * 1000)
