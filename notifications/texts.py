@@ -10,16 +10,16 @@ from django.contrib.admin.utils import quote
 from django.urls import reverse
 from django.utils import timezone
 
+from alarms import alarm_types
 from alarms.models import AlarmEvent
 from notifications.protocols import Message
-from vsp.compat.dicts import LABELS
 
 LEVEL_NAMES = {1: "一级", 2: "二级", 3: "三级", 4: "四级"}
 
 
 def type_name(alarm_type: str) -> str:
     """The type's display name with its code (``未戴安全帽（no_helmet）``), or the code alone."""
-    label = LABELS["aiot_alarm_type"].get(alarm_type, "")
+    label = alarm_types.chinese_name(alarm_type, unknown="")
     return f"{label}（{alarm_type}）" if label and label != alarm_type else alarm_type
 
 
