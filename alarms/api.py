@@ -15,9 +15,14 @@ from rest_framework.response import Response
 
 from alarms import services
 from alarms.filters import AlarmEventFilterSet
+from alarms.metrics import GROUPINGS, alarm_metrics
 from alarms.models import ALARM_ID_PATTERN, AlarmEvent
 from alarms.serializers import AlarmDetailSerializer, AlarmSerializer, HandleSerializer, ManualAlarmSerializer
 from alarms.statistics import RangeTooLong, alarm_statistics
+
+
+class MetricsQuerySerializer(serializers.Serializer[Any]):
+    group_by = serializers.ChoiceField(choices=GROUPINGS, required=False, help_text="Also per group of alarms")
 
 
 @extend_schema_view(
@@ -104,3 +109,22 @@ class AlarmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         except RangeTooLong as exc:
             raise ValidationError({"event_time_after": [str(exc)]}) from None
         return Response(summary)
+
+    # Ops metrics and the staff dashboard (alarms.metrics, alarms.dashboard).
+
+    @extend_schema(
+        parameters=[MetricsQuerySerializer],
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="MTTA, MTTR, false-alarm rate, backlog")},
+    )
+    @action(detail=False, methods=["get"])
+    def metrics(self, request: Request) -> Response:
+        """MTTA/MTTR, false-alarm rate and backlog age over the list's filters (default: the last 7 days)."""
+        query = MetricsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        filterset = AlarmEventFilterSet(request.query_params, queryset=AlarmEvent.objects.all(), request=request)
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        try:
+            return Response(alarm_metrics(filterset, group_by=query.validated_data.get("group_by")))
+        except RangeTooLong as exc:
+            raise ValidationError({"event_time_after": [str(exc)]}) from None
