@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from alarms import services
+from alarms.dashboard import dashboard_data
 from alarms.filters import AlarmEventFilterSet
 from alarms.metrics import GROUPINGS, alarm_metrics
 from alarms.models import ALARM_ID_PATTERN, AlarmEvent
@@ -128,3 +129,11 @@ class AlarmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             return Response(alarm_metrics(filterset, group_by=query.validated_data.get("group_by")))
         except RangeTooLong as exc:
             raise ValidationError({"event_time_after": [str(exc)]}) from None
+
+    @extend_schema(
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="What the staff dashboard draws")},
+    )
+    @action(detail=False, methods=["get"])
+    def dashboard(self, request: Request) -> Response:
+        """Today's counts, the week's trend by level and type, top devices, backlog, offline devices, MTTA/MTTR."""
+        return Response(dashboard_data())

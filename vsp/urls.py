@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
-from alarms import snapshot_views
+from alarms import dashboard, snapshot_views
 from alarms import views as alarm_views
 from alarms.api import AlarmViewSet
 from devices.api import EdgeDeviceViewSet
@@ -79,6 +79,10 @@ def api_not_found(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"detail": f"no API endpoint at {request.path}"}, status=404)
 
 
+# Admin's index links the dashboard and the live page (a template of the index's own, so that the
+# admin templates of other apps, whichever comes first, are left as they are).
+admin.site.index_template = "alarms/admin_index.html"
+
 router = DefaultRouter()
 router.register("alerts", AlarmViewSet, basename="alert")
 router.register("devices", EdgeDeviceViewSet, basename="device")
@@ -87,6 +91,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("live/", alarm_views.live, name="live"),
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("files/<path:key>", snapshot_views.snapshot_file, name="snapshot-file"),
     path("health", health, name="health"),
     # Edge boxes
