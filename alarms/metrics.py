@@ -12,88 +12,74 @@ Of the alarms a filter selects (``AlarmEventFilterSet``, the list's and the stat
 - **Backlog**: the alarms unhandled now (never handled, or reopened), with the oldest's and the median
   age at ``now``.
 
-``p50``/``p90`` are percentiles, linear between the nearest ranks (numpy's default). A group is the
-alarm's type, device, first handler (who took it up; ``""`` for alarms nobody handled yet) or the shift
-(``settings.SHIFTS``) on duty when the alarm was stored.
+Durations are whole seconds. ``p50``/``p90`` are percentiles, linear between the nearest ranks
+(numpy's default). A group is the alarm's type, device, handler (who took it up first; for the
+backlog, who handled it last, ``""`` for alarms nobody handled) or the shift (``settings.SHIFTS``) on
+duty when the alarm was stored.
 
-Everything is read in two indexed queries: the handling logs of the range's alarms, joined to their
-alarm (``handlelog_alarm_time_idx`` per alarm of the range), and the range's unhandled alarms
-(``alarm_handle_time_idx``). The range is bounded (the statistics' longest, ``STATISTICS_MAX_DAYS``;
-by default the last ``STATISTICS_DEFAULT_DAYS`` days), so the work grows with the range, not the table.
+The handled alarms' figures are sums over ``AlarmTiming`` (a row per handled alarm) read by its own
+time index: a histogram per duration, from which means and percentiles come exactly. The backlog is
+read from the alarms by ``alarm_handle_time_idx``. The range is bounded (at most
+``STATISTICS_MAX_DAYS``; by default the last ``STATISTICS_DEFAULT_DAYS`` days).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, Model, QuerySet
 from django.utils import timezone
 
 from alarms import counts
 from alarms.filters import AlarmEventFilterSet
-from alarms.models import AlarmEvent, AlarmHandleLog, AlarmStatus, HandleStatus
+from alarms.models import AlarmEvent, AlarmHandleLog, AlarmStatus, AlarmTiming, HandleStatus, minute_of_day
 from alarms.statistics import DayRange
 from devices.models import EdgeDevice
 
 Grouping = Literal["type", "device", "handler", "shift"]
 GROUPINGS: tuple[Grouping, ...] = ("type", "device", "handler", "shift")
+# The timing column each grouping sums by; shifts are made of the stored minutes.
+_TIMING_COLUMN: dict[Grouping, str] = {
+    "type": "alarm_type",
+    "device": "device_id",
+    "handler": "first_handler",
+    "shift": "stored_minute",
+}
+# The filters a timing row answers itself; any other one is applied through the alarms.
+_TIMING_FILTERS = {"alarm_type": "alarm_type", "device_id": "device_id", "alarm_level": "alarm_level"}
 
 
-@dataclass
-class _Timing:
-    """One alarm of the range as the metrics see it."""
+class Histogram(Counter[int]):
+    """How many alarms took each whole number of seconds."""
 
-    created_at: datetime
-    alarm_type: str
-    device_id: str
-    handle_status: str
-    first_handled: tuple[datetime, int] | None = None  # (time, log id): the earliest log row
-    first_handler: str = ""
-    resolved_at: datetime | None = None
+    def mean(self) -> float | None:
+        total = self.total()
+        return sum(seconds * n for seconds, n in self.items()) / total if total else None
 
+    def percentile(self, fraction: float) -> float | None:
+        """Linear between the nearest ranks of the sorted durations; None of none."""
+        total = self.total()
+        if not total:
+            return None
+        ranked = sorted(self.items())
 
-@dataclass
-class _Tally:
-    acknowledge: list[float] = field(default_factory=list)
-    resolve: list[float] = field(default_factory=list)
-    handled: int = 0
-    ignored: int = 0
-    backlog: list[datetime] = field(default_factory=list)  # stored times of the unhandled alarms
+        def at(rank: int) -> int:
+            passed = 0
+            for seconds, n in ranked:
+                passed += n
+                if passed > rank:
+                    return seconds
+            return ranked[-1][0]
 
-    def add(self, timing: _Timing) -> None:
-        if timing.first_handled is not None:
-            self.acknowledge.append((timing.first_handled[0] - timing.created_at).total_seconds())
-        if timing.resolved_at is not None:
-            self.resolve.append((timing.resolved_at - timing.created_at).total_seconds())
-        if timing.handle_status == HandleStatus.UNHANDLED:
-            self.backlog.append(timing.created_at)
-        else:
-            self.handled += 1
-            self.ignored += timing.handle_status == HandleStatus.IGNORED
-
-    def summary(self, now: datetime) -> dict[str, Any]:
-        oldest = min(self.backlog, default=None)
-        ages = [(now - stored).total_seconds() for stored in self.backlog]
-        return {
-            "acknowledged": len(self.acknowledge),
-            **_durations("mtta", self.acknowledge),
-            "resolved": len(self.resolve),
-            **_durations("mttr", self.resolve),
-            "handled": self.handled,
-            "false_alarms": self.ignored,
-            "false_alarm_rate": round(self.ignored / self.handled, 4) if self.handled else None,
-            "backlog": {
-                "count": len(self.backlog),
-                "oldest": timezone.localtime(oldest).isoformat() if oldest else None,
-                "oldest_age_seconds": _seconds((now - oldest).total_seconds()) if oldest else None,
-                "median_age_seconds": _seconds(percentile(sorted(ages), 0.5)),
-            },
-        }
+        position = (total - 1) * fraction
+        below, above = math.floor(position), math.ceil(position)
+        return at(below) + (at(above) - at(below)) * (position - below)
 
 
 def percentile(ordered: list[float], fraction: float) -> float | None:
@@ -105,50 +91,101 @@ def percentile(ordered: list[float], fraction: float) -> float | None:
     return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
 
 
+@dataclass
+class _Tally:
+    acknowledge: Histogram = field(default_factory=Histogram)
+    resolve: Histogram = field(default_factory=Histogram)
+    handle_statuses: Counter[str] = field(default_factory=Counter)
+    backlog: list[datetime] = field(default_factory=list)  # stored times of the unhandled alarms
+
+    def summary(self, now: datetime) -> dict[str, Any]:
+        oldest = min(self.backlog, default=None)
+        ages = sorted((now - stored).total_seconds() for stored in self.backlog)
+        handled = sum(n for status, n in self.handle_statuses.items() if status != HandleStatus.UNHANDLED)
+        ignored = self.handle_statuses[HandleStatus.IGNORED]
+        return {
+            "acknowledged": self.acknowledge.total(),
+            **_durations("mtta", self.acknowledge),
+            "resolved": self.resolve.total(),
+            **_durations("mttr", self.resolve),
+            "handled": handled,
+            "false_alarms": ignored,
+            "false_alarm_rate": round(ignored / handled, 4) if handled else None,
+            "backlog": {
+                "count": len(self.backlog),
+                "oldest": timezone.localtime(oldest).isoformat() if oldest else None,
+                "oldest_age_seconds": _seconds((now - oldest).total_seconds()) if oldest else None,
+                "median_age_seconds": _seconds(percentile(ages, 0.5)),
+            },
+        }
+
+
 def _seconds(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def _durations(name: str, values: list[float]) -> dict[str, float | None]:
-    ordered = sorted(values)
+def _durations(name: str, histogram: Histogram) -> dict[str, float | None]:
     return {
-        f"{name}_seconds": _seconds(sum(ordered) / len(ordered)) if ordered else None,
-        f"{name}_p50_seconds": _seconds(percentile(ordered, 0.5)),
-        f"{name}_p90_seconds": _seconds(percentile(ordered, 0.9)),
+        f"{name}_seconds": _seconds(histogram.mean()),
+        f"{name}_p50_seconds": _seconds(histogram.percentile(0.5)),
+        f"{name}_p90_seconds": _seconds(histogram.percentile(0.9)),
     }
+
+
+def shift_at_minute(minute: int) -> str:
+    return next((shift.name for shift in settings.SHIFTS if shift.covers(minute)), "")
 
 
 def shift_of(moment: datetime) -> str:
     """The name of the shift on duty at ``moment`` (in TIME_ZONE), or ``""`` if none is."""
-    local = timezone.localtime(moment)
-    minute = local.hour * 60 + local.minute
-    return next((shift.name for shift in settings.SHIFTS if shift.covers(minute)), "")
+    return shift_at_minute(minute_of_day(moment))
 
 
-_KEYS: dict[Grouping, Callable[[_Timing], str]] = {
-    "type": lambda timing: timing.alarm_type,
-    "device": lambda timing: timing.device_id,
-    "handler": lambda timing: timing.first_handler,
-    "shift": lambda timing: shift_of(timing.created_at),
+# How a backlog alarm's (stored time, type, device, handler) is grouped.
+_BACKLOG_KEYS: dict[Grouping, Callable[[tuple[Any, ...]], str]] = {
+    "type": lambda row: row[1],
+    "device": lambda row: row[2],
+    "handler": lambda row: row[3],
+    "shift": lambda row: shift_of(row[0]),
 }
 
 
-def metrics_range(filterset: AlarmEventFilterSet, now: datetime) -> tuple[QuerySet[AlarmEvent], datetime, datetime]:
-    """The alarms the metrics cover and the bounds of their range; call after ``is_valid()``.
+@dataclass(frozen=True)
+class MetricsRange:
+    alarms: QuerySet[AlarmEvent]
+    timings: QuerySet[AlarmTiming]
+    start: datetime
+    end: datetime
+
+
+def metrics_range(filterset: AlarmEventFilterSet, now: datetime) -> MetricsRange:
+    """The alarms and timings the metrics cover and the bounds of their range; call after ``is_valid()``.
 
     Without a lower bound (event time or stored), the range starts ``STATISTICS_DEFAULT_DAYS`` days
     back (today included); it spans at most ``STATISTICS_MAX_DAYS`` (``RangeTooLong`` otherwise).
     """
     cleaned = filterset.form.cleaned_data
+    alarms = filterset.qs.order_by()
+    timings = AlarmTiming.objects.order_by()
+    for name, lookup in (("event_time_after", "gte"), ("event_time_before", "lte")):
+        if cleaned.get(name) is not None:
+            timings = timings.filter(**{f"event_time__{lookup}": cleaned[name]})
+    for name, lookup in (("created_after", "gte"), ("created_before", "lte")):
+        if cleaned.get(name) is not None:
+            timings = timings.filter(**{f"stored_at__{lookup}": cleaned[name]})
     start = cleaned.get("event_time_after") or cleaned.get("created_after")
     end = cleaned.get("event_time_before") or cleaned.get("created_before")
-    queryset = filterset.qs.order_by()
     if start is None:
         last = counts.local_date(end) if end else counts.local_date(now)
         start = counts.day_start(last - timedelta(days=settings.STATISTICS_DEFAULT_DAYS - 1))
-        queryset = queryset.filter(event_time__gte=start)
+        alarms, timings = alarms.filter(event_time__gte=start), timings.filter(event_time__gte=start)
     DayRange.for_filters(start, end or now, today=counts.local_date(now))  # raises RangeTooLong
-    return queryset, start, end or now
+    given = {name for name, value in cleaned.items() if value not in (None, "", [])}
+    for name in given & set(_TIMING_FILTERS):
+        timings = timings.filter(**{_TIMING_FILTERS[name]: cleaned[name]})
+    if given - {*_TIMING_FILTERS, "event_time_after", "event_time_before", "created_after", "created_before"}:
+        timings = timings.filter(alarm__in=alarms.values("pk"))  # besides the range, read by its own index
+    return MetricsRange(alarms, timings, start, end or now)
 
 
 def alarm_metrics(
@@ -156,20 +193,11 @@ def alarm_metrics(
 ) -> dict[str, Any]:
     """MTTA, MTTR, false-alarm rate and backlog of the filtered alarms, overall and per group."""
     now = now or timezone.now()
-    queryset, start, end = metrics_range(filterset, now)
-    timings = _timings(queryset)
-    overall = _Tally()
-    groups: dict[str, _Tally] = {}
-    key = _KEYS[group_by] if group_by else None
-    if group_by == "shift":  # every shift is listed, in the configured order, even one without alarms
-        groups = {shift.name: _Tally() for shift in settings.SHIFTS}
-    for timing in timings:
-        overall.add(timing)
-        if key is not None:
-            groups.setdefault(key(timing), _Tally()).add(timing)
+    covered = metrics_range(filterset, now)
+    overall, groups = _tallies(covered, group_by)
     result: dict[str, Any] = {
-        "from": timezone.localtime(start).isoformat(),
-        "to": timezone.localtime(end).isoformat(),
+        "from": timezone.localtime(covered.start).isoformat(),
+        "to": timezone.localtime(covered.end).isoformat(),
         "generated_at": timezone.localtime(now).isoformat(),
         "overall": overall.summary(now),
     }
@@ -177,6 +205,38 @@ def alarm_metrics(
         result["group_by"] = group_by
         result["groups"] = _groups(group_by, groups, now)
     return result
+
+
+def _tallies(covered: MetricsRange, group_by: Grouping | None) -> tuple[_Tally, dict[str, _Tally]]:
+    column = _TIMING_COLUMN[group_by] if group_by else None
+    columns = (column,) if column else ()
+
+    def key(value: Any) -> str:
+        return shift_at_minute(value) if group_by == "shift" else value
+
+    overall = _Tally()
+    groups: dict[str, _Tally] = {}
+    if group_by == "shift":  # every shift is listed, in the configured order, even one without alarms
+        groups = {shift.name: _Tally() for shift in settings.SHIFTS}
+
+    def tallies(row: tuple[Any, ...]) -> list[_Tally]:
+        return [overall, groups.setdefault(key(row[0]), _Tally())] if column else [overall]
+
+    sums = (
+        ("acknowledge", covered.timings, "acknowledge_seconds"),
+        ("resolve", covered.timings.filter(resolve_seconds__isnull=False), "resolve_seconds"),
+        ("handle_statuses", covered.timings, "handle_status"),
+    )
+    for name, rows, counted in sums:
+        for row in rows.values_list(*columns, counted).annotate(n=Count("pk")):
+            for tally in tallies(row):
+                getattr(tally, name)[row[-2]] += row[-1]
+    backlog = covered.alarms.filter(handle_status=HandleStatus.UNHANDLED)
+    for row in backlog.values_list("created_at", "alarm_type", "device_id", "handler").iterator(chunk_size=5000):
+        overall.backlog.append(row[0])
+        if group_by:
+            groups.setdefault(_BACKLOG_KEYS[group_by](row), _Tally()).backlog.append(row[0])
+    return overall, groups
 
 
 def _groups(group_by: Grouping, groups: dict[str, _Tally], now: datetime) -> list[dict[str, Any]]:
@@ -189,43 +249,61 @@ def _groups(group_by: Grouping, groups: dict[str, _Tally], now: datetime) -> lis
     return rows
 
 
-def _timings(queryset: QuerySet[AlarmEvent]) -> Iterable[_Timing]:
-    """The range's alarms that were handled or are unhandled now, with their first handling and resolve."""
-    timings: dict[str, _Timing] = {}
-    logs = AlarmHandleLog.objects.filter(alarm__in=queryset.values("pk")).values_list(
+def rebuild_timings(
+    timing_model: type[Model] = AlarmTiming, log_model: type[Model] = AlarmHandleLog, *, batch: int = 5000
+) -> int:
+    """Make every alarm's timing again from its handling logs; returns how many alarms were handled.
+
+    For logs written without ``save()`` (``manage.py seed_alarms``, bulk writes) and the migration that
+    made the table; the models may be a migration's historical ones.
+    """
+    timing_model._default_manager.all().delete()
+    made = 0
+    pending: list[Model] = []
+    for timing in _timings_from_logs(timing_model, log_model):
+        pending.append(timing)
+        if len(pending) >= batch:
+            made += len(timing_model._default_manager.bulk_create(pending, ignore_conflicts=True))
+            pending = []
+    made += len(timing_model._default_manager.bulk_create(pending, ignore_conflicts=True))
+    return made
+
+
+def _timings_from_logs(timing_model: type[Model], log_model: type[Model]) -> Iterator[Model]:
+    logs = log_model._default_manager.order_by("alarm_id", "created_at", "id").values_list(
         "alarm_id",
-        "id",
         "created_at",
         "actor_name",
         "to_alarm_status",
+        "to_handle_status",
         "alarm__created_at",
+        "alarm__event_time",
         "alarm__alarm_type",
         "alarm__device_id",
-        "alarm__handle_status",
+        "alarm__alarm_level",
     )
-    # Folded here, in any order: sorting them in the query would sort every log row of the range.
-    for (
-        alarm_id,
-        log_id,
-        logged_at,
-        actor,
-        to_status,
-        created_at,
-        alarm_type,
-        device_id,
-        handle_status,
-    ) in logs.iterator(chunk_size=5000):
-        timing = timings.get(alarm_id)
-        if timing is None:
-            timing = timings[alarm_id] = _Timing(created_at, alarm_type, device_id, handle_status)
-        if timing.first_handled is None or (logged_at, log_id) < timing.first_handled:
-            timing.first_handled, timing.first_handler = (logged_at, log_id), actor
-        if to_status == AlarmStatus.RESOLVED and (timing.resolved_at is None or logged_at < timing.resolved_at):
-            timing.resolved_at = logged_at
-    unhandled = queryset.filter(handle_status=HandleStatus.UNHANDLED).values_list(
-        "alarm_id", "created_at", "alarm_type", "device_id"
-    )
-    for alarm_id, created_at, alarm_type, device_id in unhandled.iterator(chunk_size=5000):
-        if alarm_id not in timings:  # never handled
-            timings[alarm_id] = _Timing(created_at, alarm_type, device_id, HandleStatus.UNHANDLED)
-    return timings.values()
+    timing: Any = None
+    for alarm_id, logged_at, actor, to_status, to_handle, stored, event_time, kind, device, level in logs.iterator(
+        chunk_size=5000
+    ):
+        since_stored = max(0, int((logged_at - stored).total_seconds()))
+        if timing is None or timing.alarm_id != alarm_id:
+            if timing is not None:
+                yield timing
+            timing = timing_model(
+                alarm_id=alarm_id,
+                event_time=event_time,
+                stored_at=stored,
+                stored_minute=minute_of_day(stored),
+                alarm_type=kind,
+                device_id=device,
+                alarm_level=level,
+                first_handler=actor,
+                acknowledged_at=logged_at,
+                acknowledge_seconds=since_stored,
+            )
+        timing.handle_status = to_handle
+        if to_status == AlarmStatus.RESOLVED and timing.resolved_at is None:
+            timing.resolved_at, timing.resolve_seconds = logged_at, since_stored
+    if timing is not None:
+        yield timing

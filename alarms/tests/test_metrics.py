@@ -11,8 +11,8 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework.test import APIClient
 
 from alarms import services
-from alarms.metrics import percentile, shift_of
-from alarms.models import AlarmEvent, AlarmStatus, HandleStatus
+from alarms.metrics import Histogram, percentile, rebuild_timings, shift_of
+from alarms.models import AlarmEvent, AlarmStatus, AlarmTiming, HandleStatus
 from alarms.tests.factories import aware, make_alarm, make_device
 from vsp.env import Shift, env_shifts
 
@@ -95,8 +95,8 @@ OVERALL = {
 
 @pytest.mark.usefixtures("data_set")
 def test_overall_figures_of_the_last_seven_days(staff_client: APIClient, django_assert_max_num_queries: Any) -> None:
-    # session, user; the logs of the range with their alarms; the unhandled alarms of the range
-    with django_assert_max_num_queries(4):
+    # session, user; the timings' sums of acknowledge and resolve times and of handle statuses; the backlog
+    with django_assert_max_num_queries(6):
         body = get(staff_client)
     assert body["from"] == "2026-11-21T00:00:00+08:00"
     assert body["to"] == "2026-11-27T15:00:00+08:00"
@@ -182,6 +182,41 @@ def test_the_range_and_filters_are_the_lists(staff_client: APIClient) -> None:
     body = get(staff_client, created_after="2026-11-27 08:00", alarm_type="smoke")
     assert (body["overall"]["acknowledged"], body["overall"]["mtta_seconds"]) == (2, 90.0)
     assert body["overall"]["backlog"]["count"] == 1
+    # A filter the timings do not keep goes through the alarms: a1, a2 and the one the edge resolved.
+    body = get(staff_client, alarm_status=AlarmStatus.RESOLVED)
+    assert (body["overall"]["acknowledged"], body["overall"]["mtta_seconds"]) == (2, 90.0)
+    assert body["overall"]["backlog"]["count"] == 1
+
+
+@pytest.mark.usefixtures("data_set")
+def test_each_handled_alarm_has_its_timing_from_its_first_handling() -> None:
+    rows = AlarmTiming.objects.order_by("stored_at").values_list(
+        "first_handler", "acknowledge_seconds", "resolve_seconds", "handle_status"
+    )
+    assert list(rows) == [
+        ("carol", 5, None, HandleStatus.HANDLED),
+        ("bob", 600, None, HandleStatus.UNHANDLED),  # reopened
+        ("alice", 60, 300, HandleStatus.HANDLED),  # resolved by bob
+        ("alice", 120, 120, HandleStatus.IGNORED),
+    ]
+
+
+@pytest.mark.usefixtures("data_set")
+def test_timings_rebuilt_from_the_logs_are_the_same(staff_client: APIClient) -> None:
+    columns = [field.attname for field in AlarmTiming._meta.concrete_fields]
+    kept = list(AlarmTiming.objects.order_by("pk").values_list(*columns))
+    assert rebuild_timings() == 4
+    assert list(AlarmTiming.objects.order_by("pk").values_list(*columns)) == kept
+    assert get(staff_client)["overall"] == OVERALL
+
+
+def test_a_histograms_percentiles_are_those_of_its_values() -> None:
+    values = [3, 3, 3, 10, 11, 50, 50, 400, 401, 402, 9000]
+    histogram = Histogram(values)
+    for fraction in (0.0, 0.1, 0.25, 0.5, 0.77, 0.9, 1.0):
+        assert histogram.percentile(fraction) == pytest.approx(percentile([float(v) for v in values], fraction))
+    assert histogram.mean() == pytest.approx(sum(values) / len(values))
+    assert Histogram().percentile(0.5) is None
 
 
 @pytest.mark.parametrize(
