@@ -250,7 +250,11 @@ def _groups(group_by: Grouping, groups: dict[str, _Tally], now: datetime) -> lis
 
 
 def rebuild_timings(
-    timing_model: type[Model] = AlarmTiming, log_model: type[Model] = AlarmHandleLog, *, batch: int = 5000
+    timing_model: type[Model] = AlarmTiming,
+    log_model: type[Model] = AlarmHandleLog,
+    *,
+    batch: int = 5000,
+    chunk: int = 20_000,
 ) -> int:
     """Make every alarm's timing again from its handling logs; returns how many alarms were handled.
 
@@ -260,7 +264,7 @@ def rebuild_timings(
     timing_model._default_manager.all().delete()
     made = 0
     pending: list[Model] = []
-    for timing in _timings_from_logs(timing_model, log_model):
+    for timing in _timings_from_logs(timing_model, log_model, chunk):
         pending.append(timing)
         if len(pending) >= batch:
             made += len(timing_model._default_manager.bulk_create(pending, ignore_conflicts=True))
@@ -269,22 +273,10 @@ def rebuild_timings(
     return made
 
 
-def _timings_from_logs(timing_model: type[Model], log_model: type[Model]) -> Iterator[Model]:
-    logs = log_model._default_manager.order_by("alarm_id", "created_at", "id").values_list(
-        "alarm_id",
-        "created_at",
-        "actor_name",
-        "to_alarm_status",
-        "to_handle_status",
-        "alarm__created_at",
-        "alarm__event_time",
-        "alarm__alarm_type",
-        "alarm__device_id",
-        "alarm__alarm_level",
-    )
+def _timings_from_logs(timing_model: type[Model], log_model: type[Model], chunk: int) -> Iterator[Model]:
     timing: Any = None
-    for alarm_id, logged_at, actor, to_status, to_handle, stored, event_time, kind, device, level in logs.iterator(
-        chunk_size=5000
+    for alarm_id, logged_at, actor, to_status, to_handle, stored, event_time, kind, device, level in _logs_by_alarm(
+        log_model, chunk
     ):
         since_stored = max(0, int((logged_at - stored).total_seconds()))
         if timing is None or timing.alarm_id != alarm_id:
@@ -307,3 +299,38 @@ def _timings_from_logs(timing_model: type[Model], log_model: type[Model]) -> Ite
             timing.resolved_at, timing.resolve_seconds = logged_at, since_stored
     if timing is not None:
         yield timing
+
+
+def _logs_by_alarm(log_model: type[Model], chunk: int) -> Iterator[tuple[Any, ...]]:
+    """Every log row with its alarm's values, by alarm and time, read in chunks of whole alarms.
+
+    In chunks by alarm id: the MySQL driver holds a whole result in memory (900 MB for a million logs).
+    A chunk is at least one alarm's logs, so ``chunk`` must be more than any alarm has.
+    """
+    after = None
+    while True:
+        logs = log_model._default_manager.order_by("alarm_id", "created_at", "id")
+        if after is not None:
+            logs = logs.filter(alarm_id__gt=after)
+        rows = list(
+            logs.values_list(
+                "alarm_id",
+                "created_at",
+                "actor_name",
+                "to_alarm_status",
+                "to_handle_status",
+                "alarm__created_at",
+                "alarm__event_time",
+                "alarm__alarm_type",
+                "alarm__device_id",
+                "alarm__alarm_level",
+            )[:chunk]
+        )
+        full = len(rows) == chunk
+        if full and rows[0][0] != rows[-1][0]:  # the last alarm's logs may go on: it comes whole next time
+            last = rows[-1][0]
+            rows = [row for row in rows if row[0] != last]
+        yield from rows
+        if not full:
+            return
+        after = rows[-1][0]
