@@ -373,7 +373,16 @@ class AlarmTiming(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["event_time"], name="alarmtiming_time_idx"),
+            # The metrics of an event-time range read this index alone: every column they filter, group
+            # and sum by is in it. Without the figures in it, a week of a million alarms (190k handled)
+            # read each row by its key: 2.7 s.
+            models.Index(
+                fields=[
+                    *("event_time", "alarm_type", "device_id", "alarm_level", "first_handler", "stored_minute"),
+                    *("handle_status", "acknowledge_seconds", "resolve_seconds"),
+                ],
+                name="alarmtiming_figures_idx",
+            ),
             models.Index(fields=["stored_at"], name="alarmtiming_stored_idx"),
         ]
 

@@ -37,7 +37,7 @@ class Migration(migrations.Migration):
                 ('handle_status', models.CharField(choices=[('UNHANDLED', 'Unhandled'), ('HANDLING', 'Handling'), ('HANDLED', 'Handled'), ('IGNORED', 'Ignored (false alarm)')], max_length=16)),
             ],
             options={
-                'indexes': [models.Index(fields=['event_time'], name='alarmtiming_time_idx'), models.Index(fields=['stored_at'], name='alarmtiming_stored_idx')],
+                'indexes': [models.Index(fields=['event_time', 'alarm_type', 'device_id', 'alarm_level', 'first_handler', 'stored_minute', 'handle_status', 'acknowledge_seconds', 'resolve_seconds'], name='alarmtiming_figures_idx'), models.Index(fields=['stored_at'], name='alarmtiming_stored_idx')],
             },
         ),
         migrations.RunPython(time_handled_alarms, migrations.RunPython.noop),

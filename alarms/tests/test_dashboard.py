@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.core.cache import cache
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -21,6 +22,11 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/alerts/dashboard/"
 # "Now": 2026-11-27 15:00 in Asia/Shanghai; the week is the 21st to the 27th.
 NOW = "2026-11-27T07:00:00Z"
+
+
+@pytest.fixture(autouse=True)
+def _no_cached_metrics() -> None:
+    cache.delete("dashboard:week-metrics")  # another test's data set
 
 
 def stored(local: str, **fields: Any) -> AlarmEvent:
@@ -63,9 +69,9 @@ def get(client: Any, url: str = URL) -> Any:
 @pytest.mark.usefixtures("data_set")
 def test_the_dashboard_document(staff_client: APIClient, django_assert_max_num_queries: Any) -> None:
     # A fixed number however many alarms: the statistics' and the per-day tallies' reads of the counts (days,
-    # hours and the minutes since the last hour, each with the changes not yet folded), the metrics' four, the
+    # hours and the minutes since the last hour, each with the changes not yet folded), the metrics' two, the
     # unhandled total's, the offline devices' count and page, device names; session and user.
-    with django_assert_max_num_queries(26):
+    with django_assert_max_num_queries(24):
         body = get(staff_client)
     assert body["days"] == [f"2026-11-{day}" for day in range(21, 28)]
     assert (body["today"], body["week_total"], body["unhandled"]) == (2, 4, 3)
@@ -117,6 +123,17 @@ def test_its_numbers_are_the_apis(staff_client: APIClient) -> None:
     )
     assert body["trend"] == [day["count"] for day in statistics["trend"]]
     assert body["metrics"] == metrics
+
+
+@pytest.mark.usefixtures("data_set")
+def test_the_metrics_are_shared_for_half_a_minute(staff_client: APIClient) -> None:
+    first = get(staff_client)["metrics"]
+    stored("2026-11-27 14:30:00", alarm_type="smoke", device_id="cam-01")
+    assert get(staff_client)["metrics"] == first  # the same instant: the computation of the first
+    cache.delete("dashboard:week-metrics")  # as when its DASHBOARD_METRICS_SECONDS are up
+    later = get(staff_client)
+    assert later["metrics"]["overall"]["backlog"]["count"] == first["overall"]["backlog"]["count"] + 1
+    assert later["today"] == 3  # the counts are never late
 
 
 def test_the_page_needs_a_staff_login_and_the_view_permission(client: Client) -> None:

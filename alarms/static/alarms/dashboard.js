@@ -33,7 +33,8 @@
   function duration(seconds) {
     if (seconds === null || seconds === undefined) return "—";
     if (seconds < 60) return Math.round(seconds) + " s";
-    if (seconds < 3600) return Math.floor(seconds / 60) + " min " + Math.round(seconds % 60) + " s";
+    if (seconds < 600) return Math.floor(seconds / 60) + " min " + Math.round(seconds % 60) + " s";
+    if (seconds < 3600) return Math.round(seconds / 60) + " min";
     if (seconds < 86400) return (seconds / 3600).toFixed(1) + " h";
     return (seconds / 86400).toFixed(1) + " d";
   }
