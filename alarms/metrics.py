@@ -54,6 +54,7 @@ _TIMING_COLUMN: dict[Grouping, str] = {
 }
 # The filters a timing row answers itself; any other one is applied through the alarms.
 _TIMING_FILTERS = {"alarm_type": "alarm_type", "device_id": "device_id", "alarm_level": "alarm_level"}
+_RANGE_FILTERS = ("event_time_after", "event_time_before", "created_after", "created_before")
 
 
 class Histogram(Counter[int]):
@@ -184,7 +185,7 @@ def metrics_range(filterset: AlarmEventFilterSet, now: datetime) -> MetricsRange
     given = {name for name, value in cleaned.items() if value not in (None, "", [])}
     for name in given & set(_TIMING_FILTERS):
         timings = timings.filter(**{_TIMING_FILTERS[name]: cleaned[name]})
-    if given - {*_TIMING_FILTERS, "event_time_after", "event_time_before", "created_after", "created_before"}:
+    if given - {*_TIMING_FILTERS, *_RANGE_FILTERS, "ordering"}:
         timings = timings.filter(alarm__in=alarms.values("pk"))  # besides the range, read by its own index
     return MetricsRange(alarms, timings, start, end or now)
 

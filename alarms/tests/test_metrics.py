@@ -186,6 +186,7 @@ def test_the_range_and_filters_are_the_lists(staff_client: APIClient) -> None:
     body = get(staff_client, alarm_status=AlarmStatus.RESOLVED)
     assert (body["overall"]["acknowledged"], body["overall"]["mtta_seconds"]) == (2, 90.0)
     assert body["overall"]["backlog"]["count"] == 1
+    assert get(staff_client, ordering="-event_time")["overall"] == OVERALL  # the list's, changing nothing here
 
 
 @pytest.mark.usefixtures("data_set")
