@@ -14,7 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from alarms import services
+from alarms.dashboard import dashboard_data
 from alarms.filters import AlarmEventFilterSet, IncidentFilterSet
+from alarms.metrics import GROUPINGS, alarm_metrics
 from alarms.models import ALARM_ID_PATTERN, AlarmEvent, BulkHandleJob, Incident
 from alarms.serializers import (
     AlarmDetailSerializer,
@@ -28,6 +30,10 @@ from alarms.serializers import (
     ManualAlarmSerializer,
 )
 from alarms.statistics import RangeTooLong, alarm_statistics
+
+
+class MetricsQuerySerializer(serializers.Serializer[Any]):
+    group_by = serializers.ChoiceField(choices=GROUPINGS, required=False, help_text="Also per group of alarms")
 
 
 @extend_schema_view(
@@ -171,6 +177,33 @@ class AlarmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if job is None:
             raise NotFound(f"no bulk handling job {job_id}")
         return Response(BulkHandleJobSerializer(job).data)
+
+    # Ops metrics and the staff dashboard (alarms.metrics, alarms.dashboard).
+
+    @extend_schema(
+        parameters=[MetricsQuerySerializer],
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="MTTA, MTTR, false-alarm rate, backlog")},
+    )
+    @action(detail=False, methods=["get"])
+    def metrics(self, request: Request) -> Response:
+        """MTTA/MTTR, false-alarm rate and backlog age over the list's filters (default: the last 7 days)."""
+        query = MetricsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        filterset = AlarmEventFilterSet(request.query_params, queryset=AlarmEvent.objects.all(), request=request)
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        try:
+            return Response(alarm_metrics(filterset, group_by=query.validated_data.get("group_by")))
+        except RangeTooLong as exc:
+            raise ValidationError({"event_time_after": [str(exc)]}) from None
+
+    @extend_schema(
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="What the staff dashboard draws")},
+    )
+    @action(detail=False, methods=["get"])
+    def dashboard(self, request: Request) -> Response:
+        """Today's counts, the week's trend by level and type, top devices, backlog, offline devices, MTTA/MTTR."""
+        return Response(dashboard_data())
 
 
 @extend_schema_view(

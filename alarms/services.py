@@ -46,6 +46,7 @@ from alarms.models import (
     AlarmLevel,
     AlarmSource,
     AlarmStatus,
+    AlarmTiming,
     BulkHandleJob,
     HandleStatus,
     Incident,
@@ -687,6 +688,7 @@ def _handle_locked(
             alarm_status=to_status, updated_at=now, **values
         )
     AlarmHandleLog.objects.bulk_create(logs)
+    AlarmTiming.record_many(logs)  # bulk_create sends no post_save: the metrics' timings are kept here
     counts.change_many(moves)
     _refresh_incidents(alarm.incident_id for alarms in by_status.values() for alarm in alarms)
     for alarms in by_status.values():

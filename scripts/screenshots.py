@@ -6,8 +6,10 @@ It logs in to admin with the demo account (`make run` creates it), opens the liv
 realistic alarms to the edge ingest endpoint (two of them with a snapshot image, one resolved, one
 handled, and a storm of one camera) so that they arrive while the page is open, confirms one from its
 row, and saves 1366x768 PNGs of the live page, a snapshot in its lightbox, the admin alarm list, an
-alarm's change page and the API docs. Meant for `make run` (DEBUG on, so ingest
-needs no device key); the alarm ids are new on every run.
+alarm's change page, the staff dashboard and the API docs. Meant for `make run` (DEBUG on, so ingest
+needs no device key); the alarm ids are new on every run. The dashboard's charts are fuller after a
+week of seeded alarms (`manage.py seed_alarms --count 20000 --days 7`, then
+`manage.py rebuild_alarm_timings`).
 
 With ``--model-port P`` it also plays the LLM on 127.0.0.1:P (the tests' OpenAI-compatible fake), so a
 service started with ``AI_MODEL_NAME=qwen-vl-max AI_MODEL_URL=http://127.0.0.1:P/v1`` analyses the
@@ -138,6 +140,8 @@ def take(args: argparse.Namespace, *, analysed: bool) -> int:
                 wait_for_images(page)
                 shoot(page, out / "admin-alarm-analysis.png")
 
+            shoot_dashboard(page, base, out / "dashboard.png")
+
             page.goto(f"{base}/docs")
             expect(page.locator(".swagger-ui .opblock").first).to_be_visible(timeout=15_000)
             page.wait_for_timeout(500)
@@ -168,6 +172,16 @@ def live_page(page: Page, base: str, out: Path, run: str, featured: dict[str, An
     wait_for_images(page)
     shoot(page, out / "live-lightbox.png")
     page.keyboard.press("Escape")
+
+
+def shoot_dashboard(page: Page, base: str, path: Path) -> None:
+    """The staff dashboard, reached from admin's index, once its figures and charts are drawn."""
+    page.goto(f"{base}/admin/")
+    page.click("#console-links a[href='/dashboard/']")
+    expect(page.locator("#dash-status")).to_have_text("live", timeout=15_000)
+    page.wait_for_function("() => document.body.dataset.refreshes >= 1", timeout=15_000)
+    page.wait_for_timeout(300)  # the charts' first layout
+    shoot(page, path)
 
 
 def log_in(page: Page, base: str, username: str, password: str) -> None:

@@ -12,7 +12,7 @@ import os
 import zoneinfo
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -158,3 +158,51 @@ def redis_channel_prefix(url: str) -> str:
     """The channel layer's prefix for a Redis URL: ``asgi``, plus the database number unless it is 0."""
     database = int(parse_url(url).get("db") or 0)
     return "asgi" if database == 0 else f"asgi{database}"
+
+
+class Shift(NamedTuple):
+    """A named stretch of the day in TIME_ZONE, in minutes after midnight; ``end < start`` crosses midnight."""
+
+    name: str
+    start: int
+    end: int
+
+    def covers(self, minute: int) -> bool:
+        if self.start < self.end:
+            return self.start <= minute < self.end
+        return minute >= self.start or minute < self.end
+
+
+def _minute_of_day(name: str, text: str) -> int:
+    hours, sep, minutes = text.strip().partition(":")
+    if not (sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2 and len(hours) in (1, 2)):
+        raise ImproperlyConfigured(f"{name}: a shift's times are HH:MM, got {text!r}")
+    if int(hours) > 23 or int(minutes) > 59:
+        raise ImproperlyConfigured(f"{name}: {text!r} is not a time of day")
+    return int(hours) * 60 + int(minutes)
+
+
+def env_shifts(name: str, default: str) -> list[Shift]:
+    """Shifts as ``白班=08:00-20:00,夜班=20:00-08:00``: unique names, no two covering the same minute.
+
+    A shift may cross midnight (``20:00-08:00``). Minutes no shift covers belong to none; metrics list
+    their alarms under the shift ``""``.
+    """
+    shifts: list[Shift] = []
+    for entry in env_list(name, [item.strip() for item in default.split(",")]):
+        label, sep, span = entry.partition("=")
+        start, dash, end = span.partition("-")
+        if not (sep and dash and label.strip()):
+            raise ImproperlyConfigured(
+                f"{name} must list shifts as NAME=HH:MM-HH:MM, separated by commas; got {entry!r}"
+            )
+        shift = Shift(label.strip(), _minute_of_day(name, start), _minute_of_day(name, end))
+        if shift.start == shift.end:
+            raise ImproperlyConfigured(f"{name}: shift {shift.name!r} starts and ends at the same time")
+        if any(other.name == shift.name for other in shifts):
+            raise ImproperlyConfigured(f"{name} names the shift {shift.name!r} twice")
+        for other in shifts:
+            if any(shift.covers(minute) and other.covers(minute) for minute in range(24 * 60)):
+                raise ImproperlyConfigured(f"{name}: shifts {other.name!r} and {shift.name!r} overlap")
+        shifts.append(shift)
+    return shifts

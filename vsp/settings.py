@@ -23,6 +23,7 @@ from vsp.env import (
     env_int,
     env_list,
     env_networks,
+    env_shifts,
     env_str,
     env_time_zone,
     redis_channel_prefix,
@@ -267,6 +268,9 @@ NOTIFY_MAX_READ_IDS = 1000
 STATISTICS_MAX_DAYS = 366
 STATISTICS_DEFAULT_DAYS = 7
 STATISTICS_TOP_DEVICES = 10
+# Ops metrics (alarms.metrics) group alarms by the shift on duty when they were stored: NAME=HH:MM-HH:MM
+# in TIME_ZONE, comma-separated; a shift may cross midnight, and no two may cover the same minute.
+SHIFTS = env_shifts("SHIFTS", "白班=08:00-20:00,夜班=20:00-08:00")
 # Each process folds the alarm count changes it wrote into the counts after this many (alarms.counts).
 COUNTS_FOLD_EVERY = env_int("COUNTS_FOLD_EVERY", 200, minimum=1)
 

@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
-from alarms import snapshot_views
+from alarms import dashboard, snapshot_views
 from alarms import views as alarm_views
 from alarms.api import AlarmViewSet, IncidentViewSet
 from devices.api import EdgeDeviceViewSet
@@ -85,6 +85,10 @@ admin.site.site_header = _("VSP video alarm platform")
 admin.site.site_title = _("VSP alarm console")
 admin.site.index_title = _("Alarm console")
 
+# Admin's index links the dashboard and the live page (a template of the index's own, so that the
+# admin templates of other apps, whichever comes first, are left as they are).
+admin.site.index_template = "alarms/admin_index.html"
+
 router = DefaultRouter()
 router.register("alerts", AlarmViewSet, basename="alert")
 router.register("incidents", IncidentViewSet, basename="incident")
@@ -96,6 +100,7 @@ urlpatterns = [
     path("live/", alarm_views.live, name="live"),
     # The language picker posts here (Django's set_language, which sets the language cookie).
     path("i18n/", include("django.conf.urls.i18n")),
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("files/<path:key>", snapshot_views.snapshot_file, name="snapshot-file"),
     path("health", health, name="health"),
     # Edge boxes

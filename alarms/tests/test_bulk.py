@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from rest_framework.test import APIClient
 
 from alarms import counts, services
 from alarms.exceptions import TooManyAlarms
-from alarms.models import AlarmEvent, AlarmHandleLog, AlarmStatus, HandleStatus
+from alarms.models import AlarmEvent, AlarmHandleLog, AlarmStatus, AlarmTiming, HandleStatus
 from alarms.tests.factories import make_alarm, make_device
 from conftest import make_user
 from vsp.asgi import application
@@ -363,3 +364,25 @@ def test_the_compat_alarm_carries_its_assignee(frontend: Frontend, boss: User) -
     page = frontend.get("/aiot/alarm/event/page").json()["data"]["list"]
     assert [(row["alarmId"], row["assignee"]) for row in page] == [("C-5", "boss")]
     assert frontend.get("/aiot/alarm/event/get", {"alarmId": "C-5"}).json()["data"]["assignee"] == "boss"
+
+
+def test_bulk_handling_keeps_the_metrics_timings_a_rebuild_from_the_handling_log_would_make(boss: User) -> None:
+    actor = services.Actor.of(boss)
+    first, second = make_alarm(alarm_id="B-T1").created_at, make_alarm(alarm_id="B-T2").created_at
+    services.handle_alarm("B-T2", handle_status=HandleStatus.HANDLING, actor=actor, now=second + timedelta(seconds=30))
+    services.bulk_handle(
+        ["B-T1", "B-T2"],
+        handle_status=HandleStatus.HANDLED,
+        alarm_status=AlarmStatus.RESOLVED,
+        actor=actor,
+        now=first + timedelta(seconds=90),
+    )
+    services.bulk_handle(["B-T1"], handle_status=HandleStatus.UNHANDLED, actor=actor, now=first + timedelta(minutes=5))
+
+    kept = list(AlarmTiming.objects.order_by("pk").values())
+    call_command("rebuild_alarm_timings", stdout=io.StringIO())
+    assert kept == list(AlarmTiming.objects.order_by("pk").values())
+    assert [(row["alarm_id"], row["handle_status"], row["resolve_seconds"] is not None) for row in kept] == [
+        ("B-T1", "UNHANDLED", True), ("B-T2", "HANDLED", True)
+    ]  # fmt: skip
+    assert kept[0]["acknowledge_seconds"] == 90
