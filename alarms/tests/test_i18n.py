@@ -233,6 +233,21 @@ def test_known_english_labels_of_ours_do_not_appear_in_chinese(boss: Client) -> 
         assert chinese in pages, chinese
 
 
+def test_the_assign_page_and_the_triage_messages_are_chinese(boss: Client) -> None:
+    make_alarm(alarm_id="TYPE-1")
+    make_alarm(alarm_id="TYPE-2")
+    selected = {"_selected_action": ["TYPE-1", "TYPE-2"]}
+
+    page = boss.post("/admin/alarms/alarmevent/", {"action": "assign_alarms", **selected})
+    html = page.content.decode()
+    assert untranslated(html) == []
+    assert "将 2 条告警指派给：" in html
+    assert "（无人）" in html
+
+    done = boss.post("/admin/alarms/alarmevent/", {"action": "ignore_alarms", **selected}, follow=True)
+    assert [str(message) for message in done.context["messages"]] == ["已更新：2 条（TYPE-1, TYPE-2）"]
+
+
 def test_the_alarm_choices_read_in_chinese(boss: Client) -> None:
     make_alarm(alarm_id="TYPE-1", alarm_level=1)
     page = boss.get("/admin/alarms/alarmevent/").content.decode()
