@@ -16,6 +16,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from alarms import alarm_types, counts, services
@@ -59,8 +60,9 @@ class AssignForm(forms.Form):
     assignee = forms.ModelChoiceField(
         queryset=User.objects.filter(is_staff=True, is_active=True).order_by("username"),
         required=False,
-        empty_label="(nobody)",
-        help_text="Leave empty to unassign.",
+        label=_("Assignee"),
+        empty_label=_("(nobody)"),
+        help_text=_("Leave empty to unassign."),
     )
 
 
@@ -68,6 +70,13 @@ class AssignForm(forms.Form):
 TRIAGE_ACTIONS = ("confirm_alarms", "resolve_alarms", "ignore_alarms", "assign_alarms")
 # How many ids of one outcome the message names before it only counts the rest.
 _NAMED_IDS = 20
+# The outcomes as the admin message names them (the APIs answer the codes themselves).
+_OUTCOME_LABELS = {
+    services.UPDATED: _("updated"),
+    services.NOT_FOUND: _("not found"),
+    services.FORBIDDEN: _("forbidden"),
+    services.INVALID_TRANSITION: _("invalid transition"),
+}
 
 
 def _outcome_message(results: dict[str, services.BulkOutcome]) -> tuple[str, int]:
@@ -80,17 +89,30 @@ def _outcome_message(results: dict[str, services.BulkOutcome]) -> tuple[str, int
         ids = by_outcome.get(outcome, [])
         if not ids:
             continue
-        named = ", ".join(ids[:_NAMED_IDS]) + (f" and {len(ids) - _NAMED_IDS} more" if len(ids) > _NAMED_IDS else "")
-        parts.append(f"{outcome.replace('_', ' ')}: {len(ids)} ({named})")
+        named = ", ".join(ids[:_NAMED_IDS])
+        if len(ids) > _NAMED_IDS:
+            more = len(ids) - _NAMED_IDS
+            named = gettext("%(ids)s and %(more)d more") % {"ids": named, "more": more}
+        parts.append(
+            gettext("%(outcome)s: %(count)d (%(ids)s)")
+            % {"outcome": _OUTCOME_LABELS[outcome], "count": len(ids), "ids": named}
+        )
     level = messages.SUCCESS if set(by_outcome) <= {services.UPDATED} else messages.WARNING
-    return "; ".join(parts) or "no alarms selected", level
+    # Translators: what separates the outcomes in the message ("updated: 2 (…); not found: 1 (…)").
+    return gettext("; ").join(parts) or gettext("no alarms selected"), level
+
+
+def _too_many_message(limit: int) -> str:
+    return gettext("at most %(limit)d alarms per action; narrow the selection or use bulk-handle-filtered") % {
+        "limit": limit
+    }
 
 
 def _handle_in_bulk(model_admin: admin.ModelAdmin, request: HttpRequest, ids: list[str], **decision: Any) -> None:
     try:
         results = services.bulk_handle(ids, actor=services.Actor.of(request.user), **decision)
     except TooManyAlarms as exc:
-        model_admin.message_user(request, f"{exc}; narrow the selection or use bulk-handle-filtered", messages.ERROR)
+        model_admin.message_user(request, _too_many_message(exc.limit), messages.ERROR)
         return
     model_admin.message_user(request, *_outcome_message(results))
 
@@ -102,7 +124,7 @@ def _assign_page(
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
-        "title": "Assign alarms",
+        "title": gettext("Assign alarms"),
         "alarms": alarms,
         "selected": selected,
         "form": form,
@@ -115,7 +137,7 @@ def _assign_page(
 class IncidentListFilter(admin.SimpleListFilter):
     """The alarms of one incident (``?incident=<id>``), linked from the incident list; offers no choices."""
 
-    title = "incident"
+    title = _("incident")
     parameter_name = "incident"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
@@ -331,25 +353,26 @@ class AlarmEventAdmin(admin.ModelAdmin):
         ids = list(queryset.order_by().values_list("pk", flat=True)[: settings.BULK_HANDLE_MAX_IDS + 1])
         _handle_in_bulk(self, request, ids, **decision)
 
-    @admin.action(description="Confirm the selected alarms (handling)", permissions=["handle"])
+    @admin.action(description=_("Confirm the selected alarms (handling)"), permissions=["handle"])
     def confirm_alarms(self, request: HttpRequest, queryset: Any) -> None:
         self._bulk(request, queryset, handle_status=HandleStatus.HANDLING, alarm_status=AlarmStatus.CONFIRMED)
 
-    @admin.action(description="Resolve the selected alarms (handled)", permissions=["handle"])
+    @admin.action(description=_("Resolve the selected alarms (handled)"), permissions=["handle"])
     def resolve_alarms(self, request: HttpRequest, queryset: Any) -> None:
         self._bulk(request, queryset, handle_status=HandleStatus.HANDLED, alarm_status=AlarmStatus.RESOLVED)
 
-    @admin.action(description="Mark the selected alarms as false alarms (ignored)", permissions=["handle"])
+    @admin.action(description=_("Mark the selected alarms as false alarms (ignored)"), permissions=["handle"])
     def ignore_alarms(self, request: HttpRequest, queryset: Any) -> None:
         self._bulk(request, queryset, handle_status=HandleStatus.IGNORED)
 
-    @admin.action(description="Assign the selected alarms to a staff member", permissions=["handle"])
+    @admin.action(description=_("Assign the selected alarms to a staff member"), permissions=["handle"])
     def assign_alarms(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
         """First a page to pick whom; its form posts the action again, confirmed."""
         alarms = list(queryset.order_by("pk")[: settings.BULK_HANDLE_MAX_IDS + 1])
         if len(alarms) > settings.BULK_HANDLE_MAX_IDS:
             limit = settings.BULK_HANDLE_MAX_IDS
-            self.message_user(request, f"at most {limit} alarms per action; narrow the selection", messages.ERROR)
+            message = gettext("at most %(limit)d alarms per action; narrow the selection") % {"limit": limit}
+            self.message_user(request, message, messages.ERROR)
             return None
         form = AssignForm(request.POST if request.POST.get("confirmed") else None)
         if form.is_bound and form.is_valid():
@@ -487,7 +510,7 @@ class IncidentAdmin(admin.ModelAdmin):
     exclude = ("current_key",)
     actions = ("confirm_incidents", "resolve_incidents", "ignore_incidents", "assign_incidents")
 
-    @admin.display(description="alarms", ordering="count")
+    @admin.display(description=_("alarms"), ordering="count")
     def alarm_count(self, incident: Incident) -> str:
         return format_html('<a href="{}?incident={}">{}</a>', "/admin/alarms/alarmevent/", incident.pk, incident.count)
 
@@ -504,7 +527,7 @@ class IncidentAdmin(admin.ModelAdmin):
         alarms = AlarmEvent.objects.filter(incident__in=queryset, handle_status=HandleStatus.UNHANDLED)
         return list(alarms.order_by("pk").values_list("pk", flat=True)[: settings.BULK_HANDLE_MAX_IDS + 1])
 
-    @admin.action(description="Confirm the open alarms of the selected incidents", permissions=["handle"])
+    @admin.action(description=_("Confirm the open alarms of the selected incidents"), permissions=["handle"])
     def confirm_incidents(self, request: HttpRequest, queryset: Any) -> None:
         _handle_in_bulk(
             self,
@@ -514,7 +537,7 @@ class IncidentAdmin(admin.ModelAdmin):
             alarm_status=AlarmStatus.CONFIRMED,
         )
 
-    @admin.action(description="Resolve the open alarms of the selected incidents", permissions=["handle"])
+    @admin.action(description=_("Resolve the open alarms of the selected incidents"), permissions=["handle"])
     def resolve_incidents(self, request: HttpRequest, queryset: Any) -> None:
         _handle_in_bulk(
             self,
@@ -524,16 +547,19 @@ class IncidentAdmin(admin.ModelAdmin):
             alarm_status=AlarmStatus.RESOLVED,
         )
 
-    @admin.action(description="Mark the open alarms of the selected incidents as false alarms", permissions=["handle"])
+    @admin.action(
+        description=_("Mark the open alarms of the selected incidents as false alarms"), permissions=["handle"]
+    )
     def ignore_incidents(self, request: HttpRequest, queryset: Any) -> None:
         _handle_in_bulk(self, request, self._open_alarms(queryset), handle_status=HandleStatus.IGNORED)
 
-    @admin.action(description="Assign the open alarms of the selected incidents", permissions=["handle"])
+    @admin.action(description=_("Assign the open alarms of the selected incidents"), permissions=["handle"])
     def assign_incidents(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
         ids = self._open_alarms(queryset)
         if len(ids) > settings.BULK_HANDLE_MAX_IDS:
             limit = settings.BULK_HANDLE_MAX_IDS
-            self.message_user(request, f"at most {limit} alarms per action; narrow the selection", messages.ERROR)
+            message = gettext("at most %(limit)d alarms per action; narrow the selection") % {"limit": limit}
+            self.message_user(request, message, messages.ERROR)
             return None
         form = AssignForm(request.POST if request.POST.get("confirmed") else None)
         if form.is_bound and form.is_valid():

@@ -16,8 +16,8 @@ from django.db.models.functions import Coalesce, NullIf
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from alarms.exceptions import InvalidStatusTransition
 from devices.models import EdgeDevice
@@ -298,8 +298,8 @@ class AlarmHandleLog(models.Model):
 
 
 class IncidentStatus(models.TextChoices):
-    OPEN = "OPEN", "Open (an alarm is unhandled)"
-    HANDLED = "HANDLED", "Every alarm handled"
+    OPEN = "OPEN", _("Open (an alarm is unhandled)")
+    HANDLED = "HANDLED", _("Every alarm handled")
 
 
 def incident_key(device_id: str, scene_id: str, alarm_type: str) -> str:
@@ -322,11 +322,11 @@ class Incident(models.Model):
     alarm_type = models.CharField(max_length=64)
     # incident_key() while alarms of the key join this incident; NULL once a later one has started.
     current_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
-    count = models.PositiveIntegerField(default=1, help_text="How many alarms joined it.")
-    first_time = models.DateTimeField(help_text="Event time of its first alarm.")
-    last_time = models.DateTimeField(help_text="Event time of its last alarm.")
+    count = models.PositiveIntegerField(default=1, help_text=_("How many alarms joined it."))
+    first_time = models.DateTimeField(help_text=_("Event time of its first alarm."))
+    last_time = models.DateTimeField(help_text=_("Event time of its last alarm."))
     highest_level = models.PositiveSmallIntegerField(
-        choices=AlarmLevel.choices, help_text="The most severe level among its alarms (1 is the most severe)."
+        choices=AlarmLevel.choices, help_text=_("The most severe level among its alarms (1 is the most severe).")
     )
     status = models.CharField(max_length=8, choices=IncidentStatus.choices, default=IncidentStatus.OPEN)
     created_at = models.DateTimeField()
@@ -341,7 +341,12 @@ class Incident(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"incident #{self.pk}: {self.count} × {self.alarm_type} @ {self.device_id}"
+        return gettext("incident #%(id)s: %(count)s × %(type)s @ %(device)s") % {
+            "id": self.pk,
+            "count": self.count,
+            "type": self.alarm_type,
+            "device": self.device_id,
+        }
 
 
 class BulkHandleJob(models.Model):
@@ -353,10 +358,10 @@ class BulkHandleJob(models.Model):
     """
 
     class Status(models.TextChoices):
-        PENDING = "PENDING", "Waiting for a worker"
-        RUNNING = "RUNNING", "Running"
-        DONE = "DONE", "Done"
-        FAILED = "FAILED", "Failed"
+        PENDING = "PENDING", _("Waiting for a worker")
+        RUNNING = "RUNNING", _("Running")
+        DONE = "DONE", _("Done")
+        FAILED = "FAILED", _("Failed")
 
     id = models.BigAutoField(primary_key=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
@@ -520,6 +525,8 @@ label_fields(
         "handler": _("handler"),
         "handle_remark": _("handle remark"),
         "handle_time": _("handle time"),
+        "incident": _("incident"),
+        "assignee": _("assignee"),
         "source": _("source"),
         "analysis_requested": _("analysis requested"),
         "created_at": _("created at"),
@@ -544,6 +551,51 @@ label_fields(
     },
     verbose_name=_("alarm handle log"),
     verbose_name_plural=_("alarm handle logs"),
+)
+label_fields(
+    Incident,
+    {
+        "id": _("id"),
+        "device_id": _("device id"),
+        "scene_id": _("scene id"),
+        "alarm_type": _("alarm type"),
+        "current_key": _("current key"),
+        "count": _("count"),
+        "first_time": _("first time"),
+        "last_time": _("last time"),
+        "highest_level": _("highest level"),
+        "status": _("status"),
+        "created_at": _("created at"),
+        "updated_at": _("updated at"),
+    },
+    verbose_name=_("incident"),
+    verbose_name_plural=_("incidents"),
+)
+label_fields(
+    BulkHandleJob,
+    {
+        "id": _("id"),
+        "status": _("status"),
+        "filters": _("filters"),
+        "handle_status": _("handle status"),
+        "alarm_status": _("alarm status"),
+        "remark": _("remark"),
+        "actor": _("actor"),
+        "actor_name": _("actor name"),
+        "total": _("total"),
+        "done": _("done"),
+        "updated": _("updated"),
+        "not_found": _("not found"),
+        "forbidden": _("forbidden"),
+        "invalid_transition": _("invalid transition"),
+        "cursor": _("cursor"),
+        "error": _("error"),
+        "created_at": _("created at"),
+        "updated_at": _("updated at"),
+        "finished_at": _("finished at"),
+    },
+    verbose_name=_("bulk handling job"),
+    verbose_name_plural=_("bulk handling jobs"),
 )
 
 

@@ -49,7 +49,7 @@ def test_an_action_handles_the_selected_alarms_and_reports_each_outcome(
     response = act(staff, action, ["AA-1", "AA-2"])
 
     assert response.status_code == 200
-    assert messages_of(response) == ["updated: 2 (AA-1, AA-2)"]
+    assert messages_of(response) == ["已更新：2 条（AA-1, AA-2）"]
     rows = set(AlarmEvent.objects.values_list("handle_status", "alarm_status", "handler"))
     assert rows == {(handle_status, alarm_status, "boss")}
     assert AlarmHandleLog.objects.count() == 2
@@ -61,7 +61,7 @@ def test_an_alarm_that_cannot_go_back_is_reported_by_id(staff: Client) -> None:
 
     response = act(staff, "confirm_alarms", ["AA-3", "AA-4"])
 
-    assert messages_of(response) == ["updated: 1 (AA-3); invalid transition: 1 (AA-4)"]
+    assert messages_of(response) == ["已更新：1 条（AA-3）；状态不可变更：1 条（AA-4）"]
     assert AlarmEvent.objects.get(pk="AA-4").handle_status == "UNHANDLED"
 
 
@@ -82,7 +82,7 @@ def test_assign_asks_whom_then_assigns(staff: Client) -> None:
 
     done = act(staff, "assign_alarms", ["AA-5", "AA-6"], confirmed="yes", assignee=str(zhang.pk))
 
-    assert messages_of(done) == ["updated: 2 (AA-5, AA-6)"]
+    assert messages_of(done) == ["已更新：2 条（AA-5, AA-6）"]
     assert set(AlarmEvent.objects.values_list("assignee__username", flat=True)) == {"zhang"}
     change_page = staff.get(f"{CHANGELIST}AA-5/change/")
     assert "zhang" in change_page.content.decode()
@@ -114,5 +114,5 @@ def test_a_selection_over_the_limit_is_refused(staff: Client, settings: Any) -> 
 
     response = act(staff, "resolve_alarms", ["AA-L0", "AA-L1", "AA-L2"])
 
-    assert "at most 2 alarms per call" in messages_of(response)[0]
+    assert "每次操作最多 2 条告警" in messages_of(response)[0]
     assert set(AlarmEvent.objects.values_list("handle_status", flat=True)) == {"UNHANDLED"}

@@ -71,10 +71,9 @@ def test_confirming_selected_alarms_reports_each_outcome(server: str, page: Page
     run_action(page, "confirm_alarms", "BR-1", "BR-3")
 
     message = page.locator("ul.messagelist li")
-    # Admin's style capitalises the first letter.
-    expect(message).to_have_text("updated: 1 (BR-1); invalid transition: 1 (BR-3)", ignore_case=True)
-    expect(row(page, "BR-1")).to_contain_text("Handling")
-    expect(row(page, "BR-3")).to_contain_text("Unhandled")
+    expect(message).to_have_text("已更新：1 条（BR-1）；状态不可变更：1 条（BR-3）")
+    expect(row(page, "BR-1")).to_contain_text("处理中")  # "Handling"
+    expect(row(page, "BR-3")).to_contain_text("未处理")  # "Unhandled"
 
 
 @pytest.mark.usefixtures("triage")
@@ -82,10 +81,10 @@ def test_assigning_goes_through_a_page_to_pick_the_staff_member(server: str, pag
     open_the_alarm_list(server, page)
 
     run_action(page, "assign_alarms", "BR-1", "BR-2")
-    expect(page.locator("h1")).to_have_text("Assign alarms")
+    expect(page.locator("h1")).to_have_text("指派告警")
     page.select_option("#id_assignee", label="zhang")
-    page.click("input[type=submit][value='Assign']")
+    page.click("input[type=submit][value='指派']")
 
-    expect(page.locator("ul.messagelist li")).to_have_text("updated: 2 (BR-1, BR-2)", ignore_case=True)
+    expect(page.locator("ul.messagelist li")).to_have_text("已更新：2 条（BR-1, BR-2）")
     page.goto(f"{server}/admin/alarms/alarmevent/BR-1/change/")
     expect(page.locator("body")).to_contain_text("zhang")

@@ -20,7 +20,7 @@ from django.utils import timezone, translation
 from openpyxl import load_workbook
 
 from alarms import alarm_types
-from alarms.models import AlarmEvent, AlarmHandleLog, AlarmType
+from alarms.models import AlarmEvent, AlarmHandleLog, AlarmType, BulkHandleJob, Incident
 from alarms.tests.factories import make_alarm, make_device
 from analysis.models import AlarmLlmAnalysis, AnalysisRule
 from conftest import make_user
@@ -57,7 +57,8 @@ def catalog() -> list[tuple[str | None, str, str, bool]]:
         fields: dict[str, str] = {}
         current = None
         for line in block.splitlines():
-            if match := re.match(r'^(msgctxt|msgid|msgstr) (".*")$', line):
+            # A plural entry's one Chinese form is its msgstr[0] (Plural-Forms: nplurals=1).
+            if match := re.match(r'^(msgctxt|msgid|msgstr)(?:\[0\])? (".*")$', line):
                 current = match.group(1)
                 fields[current] = _unquote(match.group(2))
             elif line.startswith('"') and current:
@@ -101,9 +102,9 @@ def visible_texts(html: str) -> list[str]:
     return parser.texts
 
 
-# English that may stay in a Chinese page: names, units, the data the tests made, and the language's own name.
+# English that may stay in a Chinese page: names, units, keys, the data the tests made, and the language's own name.
 ALLOWED_ENGLISH = re.compile(
-    r"^(VSP|LLM|AI|IP|ID|ms|token|English|DEVICE_OFFLINE_AFTER|alarm_type|NEW|CONFIRMED|RESOLVED|IGNORED|HANDLED"
+    r"^(VSP|LLM|AI|IP|ID|ms|token|English|Esc|DEVICE_OFFLINE_AFTER|alarm_type|NEW|CONFIRMED|RESOLVED|IGNORED|HANDLED"
     r"|boss|cam-0\d|TYPE-\d|no_helmet|climbing|intrusion|leave_post|smoke|fire|loitering|crowd|qwen-vl"
     r"|UTC|Asia/Shanghai)$"
 )
@@ -124,11 +125,24 @@ def console_pages() -> list[str]:
     make_device("cam-01", name="东门")
     alarm = make_alarm(alarm_id="TYPE-1", alarm_type="no_helmet", ext_data={"bbox": [1, 2, 3, 4]})
     device = EdgeDevice.objects.get(pk="cam-01")
+    now = timezone.now()
+    incident = Incident.objects.create(
+        device_id="cam-01",
+        alarm_type="no_helmet",
+        first_time=now,
+        last_time=now,
+        highest_level=1,
+        created_at=now,
+        updated_at=now,
+    )
+    AlarmEvent.objects.filter(pk=alarm.pk).update(incident=incident)
     return [
         "/admin/",
         "/admin/alarms/alarmevent/",
         f"/admin/alarms/alarmevent/{alarm.pk}/change/",
         "/admin/alarms/alarmtype/",
+        "/admin/alarms/incident/",
+        f"/admin/alarms/incident/{incident.pk}/change/",
         "/admin/devices/edgedevice/",
         f"/admin/devices/edgedevice/{device.pk}/change/",
         "/admin/devices/devicekey/",
@@ -170,7 +184,17 @@ def test_the_catalog_holds_every_string_the_code_marks(tmp_path: Path) -> None:
 
 def test_labels_of_fields_named_after_their_attribute_keep_that_english() -> None:
     """``label_fields`` only makes a label translatable: in English it is the name Django derived."""
-    models = (AlarmEvent, AlarmHandleLog, EdgeDevice, DeviceStatusChange, DeviceKey, AlarmLlmAnalysis, AnalysisRule)
+    models = (
+        AlarmEvent,
+        AlarmHandleLog,
+        Incident,
+        BulkHandleJob,
+        EdgeDevice,
+        DeviceStatusChange,
+        DeviceKey,
+        AlarmLlmAnalysis,
+        AnalysisRule,
+    )
     with translation.override("en"):
         for model in models:
             for field in model._meta.fields:
@@ -207,6 +231,21 @@ def test_known_english_labels_of_ours_do_not_appear_in_chinese(boss: Client) -> 
     assert sorted(text for text in texts if text in ours or text.rstrip(":") in ours) == []
     for chinese in ("告警时间", "处理状态", "告警级别", "边缘设备", "处理记录", "告警类型", "签发新密钥（仅显示一次）"):
         assert chinese in pages, chinese
+
+
+def test_the_assign_page_and_the_triage_messages_are_chinese(boss: Client) -> None:
+    make_alarm(alarm_id="TYPE-1")
+    make_alarm(alarm_id="TYPE-2")
+    selected = {"_selected_action": ["TYPE-1", "TYPE-2"]}
+
+    page = boss.post("/admin/alarms/alarmevent/", {"action": "assign_alarms", **selected})
+    html = page.content.decode()
+    assert untranslated(html) == []
+    assert "将 2 条告警指派给：" in html
+    assert "（无人）" in html
+
+    done = boss.post("/admin/alarms/alarmevent/", {"action": "ignore_alarms", **selected}, follow=True)
+    assert [str(message) for message in done.context["messages"]] == ["已更新：2 条（TYPE-1, TYPE-2）"]
 
 
 def test_the_alarm_choices_read_in_chinese(boss: Client) -> None:
@@ -375,13 +414,15 @@ def test_the_live_page_gets_the_names_and_its_words_in_the_page_language(boss: C
     assert config["labels"]["aiot_alarm_type"]["no_helmet"] == "未戴安全帽"
     assert config["labels"]["aiot_alarm_level"]["1"] == "一级（紧急）"
     html = page.content.decode()
-    assert '"live": "实时"' in html
+    # live.js reads its words off the hidden #live-text element's data attributes.
+    assert 'data-state-live="实时"' in html
+    assert 'data-done-many="已更新 {done}/{total} 条"' in html
     assert "实时告警" in html
 
     boss.post("/i18n/setlang/", {"language": "en", "next": "/live/"})
     english = boss.get("/live/")
     assert english.context["config"]["labels"]["aiot_alarm_type"]["no_helmet"] == "No helmet"
-    assert '"live": "live"' in english.content.decode()
+    assert 'data-state-live="live"' in english.content.decode()
 
 
 # --- branding ----------------------------------------------------------------------------------

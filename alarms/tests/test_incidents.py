@@ -250,7 +250,7 @@ def test_the_incident_admin_lists_and_triages_open_alarms(admin_user_obj: User) 
     done = staff.post(
         "/admin/alarms/incident/", {"action": "resolve_incidents", "_selected_action": [incident.pk]}, follow=True
     )
-    assert [str(message) for message in done.context["messages"]] == ["updated: 2 (I-A1, I-A2)"]
+    assert [str(message) for message in done.context["messages"]] == ["已更新：2 条（I-A1, I-A2）"]
     assert set(AlarmEvent.objects.values_list("handle_status", flat=True)) == {"HANDLED"}
     assert Incident.objects.get().status == "HANDLED"
 

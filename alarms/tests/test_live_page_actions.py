@@ -91,7 +91,7 @@ def log_in(server: str, page: Page, username: str = "watcher", query: str = "") 
     page.fill("#id_password", "secret-pass-123")
     page.click("input[type=submit]")
     page.wait_for_url(f"{server}/live/{query}")
-    expect(page.locator("#live-status")).to_have_text("live", timeout=10_000)
+    expect(page.locator("#live-status")).to_have_text("实时", timeout=10_000)  # "live": the console is Chinese
 
 
 def said(page: Page, name: str, **values: object) -> str:
@@ -268,7 +268,7 @@ def test_filters_hide_rows_and_live_in_the_url(server: str, page: Page) -> None:
 
     # The link reproduces the view: the server leaves the other rows out, and so does the socket.
     page.reload()
-    expect(page.locator("#live-status")).to_have_text("live", timeout=10_000)
+    expect(page.locator("#live-status")).to_have_text("实时", timeout=10_000)  # "live": the console is Chinese
     expect(page.locator("#filter-level input[value='1']")).to_be_checked()
     expect(page.locator("#filter-device")).to_have_value("cam-10")
     expect(page.locator("tr[data-alarm-id='L1-B']")).to_be_visible()
