@@ -20,15 +20,13 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
-from alarms import counts
+from alarms import alarm_types, counts
 from alarms.filters import AlarmEventFilterSet
 from alarms.metrics import alarm_metrics
 from alarms.models import AlarmEvent, AlarmLevel, HandleStatus
 from alarms.statistics import alarm_statistics
 from devices.models import EdgeDevice
-from vsp.compat.dicts import LABELS
 
 # A week of trend, as the statistics draw by default; the metrics cover the same days.
 DASHBOARD_DAYS = settings.STATISTICS_DEFAULT_DAYS
@@ -108,17 +106,12 @@ def _week_metrics(start: datetime, now: datetime) -> dict[str, Any]:
 def dashboard(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("alarms.view_alarmevent"):
         raise PermissionDenied
+    # The words the script shows are the template's (#dash-text), in the page's language.
     config = {
         "dataUrl": reverse("alert-dashboard"),
         "socketPath": "/ws/alerts",
-        "labels": LABELS,
+        "labels": alarm_types.page_labels(),  # levels and types in the page's language, as /live/'s
         "timeZone": settings.TIME_ZONE,
         "refreshMs": DASHBOARD_REFRESH_MS,
-        "texts": {
-            "alarms": _("Alarms"),
-            "level": _("Level %(level)s"),
-            "never": _("never"),
-            "unassigned": _("(no shift)"),
-        },
     }
     return render(request, "alarms/dashboard.html", {"config": config})

@@ -4,6 +4,7 @@ redraws them when an alarm is reported while it is open."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -55,8 +56,10 @@ def test_the_dashboard_draws_its_charts_and_follows_new_alarms(server: str, page
     page.click("input[type=submit]")
     page.click("#console-links a[href='/dashboard/']")
     page.wait_for_url(f"{server}/dashboard/")
-    expect(page.locator("#dash-status")).to_have_text("live", timeout=10_000)
+    expect(page.locator("#dash-status")).to_have_text("实时", timeout=10_000)
     expect(page.locator("#fig-today")).to_have_text("1")
+    expect(page.locator("#fig-week")).to_have_text("近 7 天 1 条")  # the template's words, filled in
+    expect(page.locator("#fig-backlog-oldest")).to_have_text(re.compile(r"^\d+ 秒$|^\d+ 分 \d+ 秒$"))
     expect(page.locator("#fig-unhandled")).to_have_text("1")
     expect(page.locator("#fig-offline")).to_have_text("1")
     expect(page.locator("#offline-table")).to_contain_text("Boiler room")

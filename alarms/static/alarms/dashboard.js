@@ -1,15 +1,17 @@
 // Staff dashboard: draws /api/v1/alerts/dashboard/ with Chart.js (served from vendor/), and fetches it
 // again when /ws/alerts says an alarm or a device changed, at most once per refreshMs however many
-// events arrive. After a reconnect it fetches once, for what it may have missed. Plain script, no build step.
+// events arrive. After a reconnect it fetches once, for what it may have missed. Plain script, no build step;
+// the visible text comes from the template (#dash-text).
 (function () {
   "use strict";
 
   const config = JSON.parse(document.getElementById("dashboard-config").textContent);
+  const words = document.getElementById("dash-text").dataset;
   const statusElement = document.getElementById("dash-status");
   const LEVEL_COLOURS = { 1: "#c62828", 2: "#ef6c00", 3: "#1565c0", 4: "#757575" };
   const PALETTE = ["#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a", "#c62828", "#00838f", "#9e9d24", "#5d4037", "#ad1457", "#455a64"];
   const REFRESH_ON = new Set(["alarm.created", "alarm.updated", "alarm.resolved", "device.status"]);
-  const timeFormat = new Intl.DateTimeFormat(undefined, {
+  const timeFormat = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
     timeZone: config.timeZone, month: "2-digit", day: "2-digit",
     hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
   });
@@ -26,17 +28,24 @@
     return labels[String(value)] || String(value);
   }
 
+  // "{count} / 7 d" with {count} filled in.
+  function format(template, values) {
+    return template.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
+  }
+
   function text(id, value) {
     document.getElementById(id).textContent = value;
   }
 
   function duration(seconds) {
     if (seconds === null || seconds === undefined) return "—";
-    if (seconds < 60) return Math.round(seconds) + " s";
-    if (seconds < 600) return Math.floor(seconds / 60) + " min " + Math.round(seconds % 60) + " s";
-    if (seconds < 3600) return Math.round(seconds / 60) + " min";
-    if (seconds < 86400) return (seconds / 3600).toFixed(1) + " h";
-    return (seconds / 86400).toFixed(1) + " d";
+    if (seconds < 60) return format(words.seconds, { seconds: Math.round(seconds) });
+    if (seconds < 600) {
+      return format(words.minutesSeconds, { minutes: Math.floor(seconds / 60), seconds: Math.round(seconds % 60) });
+    }
+    if (seconds < 3600) return format(words.minutes, { minutes: Math.round(seconds / 60) });
+    if (seconds < 86400) return format(words.hours, { hours: (seconds / 3600).toFixed(1) });
+    return format(words.days, { days: (seconds / 86400).toFixed(1) });
   }
 
   function percent(rate) {
@@ -86,7 +95,7 @@
     };
     charts.devices.data = {
       labels: data.top_devices.map((device) => device.device_name || device.device_id),
-      datasets: [{ label: config.texts.alarms, data: data.top_devices.map((device) => device.count), backgroundColor: "#1565c0" }],
+      datasets: [{ label: words.alarms, data: data.top_devices.map((device) => device.count), backgroundColor: "#1565c0" }],
     };
     Object.values(charts).forEach((chart) => chart.update("none"));
   }
@@ -104,24 +113,30 @@
   function drawFigures(data) {
     const overall = data.metrics.overall;
     text("fig-today", data.today);
-    text("fig-week", data.week_total + " / 7 d");
+    text("fig-week", format(words.week, { count: data.week_total }));
     text("fig-unhandled", data.unhandled);
     text("fig-backlog-oldest", duration(overall.backlog.oldest_age_seconds));
-    text("fig-backlog-median", "p50 " + duration(overall.backlog.median_age_seconds) + " · " + overall.backlog.count);
+    text("fig-backlog-median", format(words.backlog, {
+      median: duration(overall.backlog.median_age_seconds), count: overall.backlog.count,
+    }));
     text("fig-mtta", duration(overall.mtta_seconds));
-    text("fig-mtta-p", "p50 " + duration(overall.mtta_p50_seconds) + " · p90 " + duration(overall.mtta_p90_seconds));
+    text("fig-mtta-p", format(words.percentiles, {
+      p50: duration(overall.mtta_p50_seconds), p90: duration(overall.mtta_p90_seconds),
+    }));
     text("fig-mttr", duration(overall.mttr_seconds));
-    text("fig-mttr-p", "p50 " + duration(overall.mttr_p50_seconds) + " · p90 " + duration(overall.mttr_p90_seconds));
+    text("fig-mttr-p", format(words.percentiles, {
+      p50: duration(overall.mttr_p50_seconds), p90: duration(overall.mttr_p90_seconds),
+    }));
     text("fig-false", percent(overall.false_alarm_rate));
     text("fig-false-n", overall.false_alarms + " / " + overall.handled);
     text("fig-offline", data.offline_devices.count);
     document.querySelector("#shift-table tbody").replaceChildren(...data.metrics.groups.map((group) => row([
-      group.key || config.texts.unassigned, duration(group.mtta_seconds), duration(group.mttr_seconds),
+      group.key || words.noShift, duration(group.mtta_seconds), duration(group.mttr_seconds),
       percent(group.false_alarm_rate), group.backlog.count, duration(group.backlog.median_age_seconds),
     ])));
     document.querySelector("#offline-table tbody").replaceChildren(...data.offline_devices.devices.map((device) => row([
       device.name || device.device_id, device.location || "",
-      device.last_seen ? timeFormat.format(new Date(device.last_seen)) : config.texts.never,
+      device.last_seen ? timeFormat.format(new Date(device.last_seen)) : words.never,
     ])));
     text("dash-updated", timeFormat.format(new Date(data.generated_at)));
   }
@@ -162,7 +177,7 @@
     const socket = new WebSocket(scheme + window.location.host + config.socketPath);
     socket.onopen = () => {
       retryDelay = 1000;
-      setStatus("live", "live");
+      setStatus("live", words.stateLive);
       if (connectedBefore) requestRefresh(); // what changed while the socket was down
       connectedBefore = true;
     };
@@ -172,7 +187,7 @@
       if (REFRESH_ON.has(frame.type)) requestRefresh();
     };
     socket.onclose = () => {
-      setStatus("reconnecting", "reconnecting…");
+      setStatus("reconnecting", words.stateReconnecting);
       setTimeout(() => { connect(); }, retryDelay);
       retryDelay = Math.min(retryDelay * 2, 15000);
     };
