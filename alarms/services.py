@@ -254,7 +254,7 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
 
 
 def _join_incident(alarm: AlarmEvent, now: datetime) -> None:
-    """Put the alarm in the incident of its (device, scene, type), joined or started: one statement to join, two to start one.
+    """Put the alarm in the incident of its (device, scene, type): one statement to join, two to start one.
 
     An incident holds its key (``current_key``, unique) while alarms join it. The first statement adds
     the alarm to the incident holding the key if that one's last alarm is at most INCIDENT_WINDOW

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -20,9 +19,6 @@ from alarms.models import AlarmEvent
 from devices.models import EdgeDevice
 from vsp.models import DashboardEvent
 
-# Alarms of one (device, scene, type) less than this apart make one storm row on the page. Until alarms
-# carry a server-side incident (then the page groups by its id), this is the page's own grouping.
-STORM_WINDOW = timedelta(minutes=5)
 # The device filter offers this many device ids to pick from; any other id can still be typed.
 DEVICE_CHOICES = 500
 FILTERS = ("level", "type", "device")
@@ -56,7 +52,9 @@ def live(request: HttpRequest) -> HttpResponse:
         "seq": seq,
         # How long a skipped event number may be late before the page asks for it.
         "gapWaitMs": settings.LIVE_GAP_WAIT_MS,
-        "stormWindowMs": int(STORM_WINDOW.total_seconds() * 1000),
+        # The page groups by the alarm's incident; an alarm without one (stored before incidents, or with
+        # grouping off) joins a row of its key within the same window the server's incidents use.
+        "stormWindowMs": settings.INCIDENT_WINDOW * 1000,
         "filter": filter_values(stream_filter),
     }
     context = {

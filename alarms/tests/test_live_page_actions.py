@@ -312,8 +312,8 @@ def test_a_storm_of_one_camera_collapses_into_one_row(server: str, page: Page) -
             event_time=f"2026-11-27 10:00:{number * 10:02d}",
         )
     report(server, alarm_id="CALM-1", device_id="cam-10", alarm_type="intrusion", event_time="2026-11-27 10:00:20")
-    # The same camera, scene and type, but past the window: a row of its own.
-    report(server, alarm_id="LATER-1", device_id="cam-09", alarm_type="intrusion", event_time="2026-11-27 10:06:00")
+    # The same camera, scene and type, but past the window (INCIDENT_WINDOW): an incident and a row of its own.
+    report(server, alarm_id="LATER-1", device_id="cam-09", alarm_type="intrusion", event_time="2026-11-27 10:15:00")
 
     storm = page.locator("tr.storm")
     expect(storm).to_have_count(1, timeout=10_000)
