@@ -45,8 +45,13 @@ def run_command(name: str, *args: Any) -> str:
     return said.getvalue()
 
 
-def run_in_process(*, concurrency: int = 2) -> tuple[Any, Any]:
-    """Start a worker and the scheduler in daemon threads of this process; they end with it."""
+def run_in_process(*, concurrency: int = 4) -> tuple[Any, Any]:
+    """Start a worker and the scheduler in daemon threads of this process; they end with it.
+
+    Four threads: three periodic jobs run every second or two (the device watcher, the analysis and the
+    notification dispatches), each message expiring after its own interval. With two threads on a busy
+    machine the watcher's messages can expire unrun: a test once waited 10 s for a quiet box to go offline.
+    """
     from celery.beat import EmbeddedService
 
     from vsp.celery import app
