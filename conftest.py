@@ -178,3 +178,19 @@ def server(transactional_db: None) -> Iterator[str]:
     """The service in a uvicorn process of its own, sharing the test database."""
     with run_server() as base_url:
         yield base_url
+
+
+@contextlib.contextmanager
+def chromium_page(**options: Any) -> Iterator[Any]:
+    """A page of Debian's headless Chromium, driven by Playwright (``options`` go to ``new_page``)."""
+    from playwright.sync_api import sync_playwright
+
+    from vsp.browser import CHROMIUM, CHROMIUM_ARGS
+
+    assert CHROMIUM is not None, "chromium is missing; scripts/system-deps.sh installs it"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(**options)
+        finally:
+            browser.close()

@@ -117,6 +117,25 @@ def _handle_in_bulk(model_admin: admin.ModelAdmin, request: HttpRequest, ids: li
     model_admin.message_user(request, *_outcome_message(results))
 
 
+def _assign_in_bulk(
+    model_admin: admin.ModelAdmin, request: HttpRequest, ids: list[str], selected: list[Any], action: str
+) -> HttpResponse | None:
+    """An assign action: the page to pick whom (posting ``selected`` back to ``action``), then the outcome."""
+    if len(ids) > settings.BULK_HANDLE_MAX_IDS:
+        limit = settings.BULK_HANDLE_MAX_IDS
+        message = gettext("at most %(limit)d alarms per action; narrow the selection") % {"limit": limit}
+        model_admin.message_user(request, message, messages.ERROR)
+        return None
+    form = AssignForm(request.POST if request.POST.get("confirmed") else None)
+    if form.is_bound and form.is_valid():
+        assignee = form.cleaned_data["assignee"]
+        results = services.bulk_assign(ids, assignee=assignee, actor=services.Actor.of(request.user))
+        model_admin.message_user(request, *_outcome_message(results))
+        return None
+    alarms = list(AlarmEvent.objects.filter(pk__in=ids).order_by("pk"))
+    return _assign_page(model_admin, request, alarms, selected, form, action)
+
+
 def _assign_page(
     model_admin: admin.ModelAdmin, request: HttpRequest, alarms: list[Any], selected: list[Any], form: Any, action: str
 ) -> TemplateResponse:
@@ -368,22 +387,8 @@ class AlarmEventAdmin(admin.ModelAdmin):
     @admin.action(description=_("Assign the selected alarms to a staff member"), permissions=["handle"])
     def assign_alarms(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
         """First a page to pick whom; its form posts the action again, confirmed."""
-        alarms = list(queryset.order_by("pk")[: settings.BULK_HANDLE_MAX_IDS + 1])
-        if len(alarms) > settings.BULK_HANDLE_MAX_IDS:
-            limit = settings.BULK_HANDLE_MAX_IDS
-            message = gettext("at most %(limit)d alarms per action; narrow the selection") % {"limit": limit}
-            self.message_user(request, message, messages.ERROR)
-            return None
-        form = AssignForm(request.POST if request.POST.get("confirmed") else None)
-        if form.is_bound and form.is_valid():
-            results = services.bulk_assign(
-                [alarm.pk for alarm in alarms],
-                assignee=form.cleaned_data["assignee"],
-                actor=services.Actor.of(request.user),
-            )
-            self.message_user(request, *_outcome_message(results))
-            return None
-        return _assign_page(self, request, alarms, [alarm.pk for alarm in alarms], form, "assign_alarms")
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[: settings.BULK_HANDLE_MAX_IDS + 1])
+        return _assign_in_bulk(self, request, ids, ids, "assign_alarms")
 
     def get_list_filter(self, request: HttpRequest) -> Any:
         return (*super().get_list_filter(request), IncidentListFilter)
@@ -555,18 +560,5 @@ class IncidentAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Assign the open alarms of the selected incidents"), permissions=["handle"])
     def assign_incidents(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
-        ids = self._open_alarms(queryset)
-        if len(ids) > settings.BULK_HANDLE_MAX_IDS:
-            limit = settings.BULK_HANDLE_MAX_IDS
-            message = gettext("at most %(limit)d alarms per action; narrow the selection") % {"limit": limit}
-            self.message_user(request, message, messages.ERROR)
-            return None
-        form = AssignForm(request.POST if request.POST.get("confirmed") else None)
-        if form.is_bound and form.is_valid():
-            results = services.bulk_assign(
-                ids, assignee=form.cleaned_data["assignee"], actor=services.Actor.of(request.user)
-            )
-            self.message_user(request, *_outcome_message(results))
-            return None
-        alarms = list(AlarmEvent.objects.filter(pk__in=ids).order_by("pk"))
-        return _assign_page(self, request, alarms, [incident.pk for incident in queryset], form, "assign_incidents")
+        selected = [incident.pk for incident in queryset]
+        return _assign_in_bulk(self, request, self._open_alarms(queryset), selected, "assign_incidents")

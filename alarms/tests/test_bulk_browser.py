@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 from django.conf import global_settings
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from alarms.models import AlarmStatus
 from alarms.tests.factories import make_alarm
-from conftest import make_user
-from vsp.browser import CHROMIUM, CHROMIUM_ARGS
+from conftest import chromium_page, make_user
+from vsp.browser import CHROMIUM
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -36,13 +36,8 @@ def triage(server: str, settings: Any) -> None:
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    assert CHROMIUM is not None, "chromium is missing; scripts/system-deps.sh installs it"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        yield page
 
 
 def open_the_alarm_list(server: str, page: Page) -> None:

@@ -12,12 +12,12 @@ import httpx
 import pytest
 from django.conf import global_settings
 from django.utils import timezone
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from alarms.tests.factories import make_alarm, make_device, report_payload
-from conftest import make_user
+from conftest import chromium_page, make_user
 from devices.models import EdgeDevice
-from vsp.browser import CHROMIUM, CHROMIUM_ARGS
+from vsp.browser import CHROMIUM
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -29,13 +29,8 @@ pytestmark = [
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    assert CHROMIUM is not None, "chromium is missing; scripts/system-deps.sh installs it"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page(viewport={"width": 1366, "height": 768})
-        finally:
-            browser.close()
+    with chromium_page(viewport={"width": 1366, "height": 768}) as page:
+        yield page
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from django.conf import global_settings
 from django.utils import timezone
-from playwright.sync_api import Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Page, ViewportSize, expect
 
 from alarms.models import AlarmStatus, HandleStatus
 from alarms.tests.factories import make_alarm, make_device
-from conftest import make_user
-from vsp.browser import CHROMIUM, CHROMIUM_ARGS
+from conftest import chromium_page, make_user
+from vsp.browser import CHROMIUM
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -29,14 +29,9 @@ SCREEN: ViewportSize = {"width": 1366, "height": 768}
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    assert CHROMIUM is not None, "chromium is missing; scripts/system-deps.sh installs it"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            # A browser installed in English: the console is Chinese all the same, until the user picks English.
-            yield browser.new_page(viewport=SCREEN, locale="en-US")
-        finally:
-            browser.close()
+    # A browser installed in English: the console is Chinese all the same, until the user picks English.
+    with chromium_page(viewport=SCREEN, locale="en-US") as page:
+        yield page
 
 
 @pytest.fixture

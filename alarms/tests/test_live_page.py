@@ -11,11 +11,11 @@ import httpx
 import pytest
 from django.conf import global_settings
 from django.db import connections
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from alarms.tests.factories import lost_event, make_alarm, make_device, report_payload
-from conftest import make_user
-from vsp.browser import CHROMIUM, CHROMIUM_ARGS
+from conftest import chromium_page, make_user
+from vsp.browser import CHROMIUM
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -27,13 +27,8 @@ pytestmark = [
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    assert CHROMIUM is not None, "chromium is missing; scripts/system-deps.sh installs it"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        yield page
 
 
 @pytest.fixture

@@ -15,13 +15,13 @@ import pytest
 from django.conf import global_settings
 from django.test import Client
 from PIL import Image
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from alarms.models import AlarmEvent, AlarmStatus, HandleStatus
 from alarms.tests.factories import lost_event, make_alarm, make_device, report_payload
 from alarms.tests.test_live_page import in_a_thread
-from conftest import make_user
-from vsp.browser import CHROMIUM, CHROMIUM_ARGS
+from conftest import chromium_page, make_user
+from vsp.browser import CHROMIUM
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -35,13 +35,8 @@ SNAPSHOT_SIZE = (640, 360)
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    assert CHROMIUM is not None, "chromium is missing; scripts/system-deps.sh installs it"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        yield page
 
 
 @pytest.fixture
