@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -21,6 +22,8 @@ from vsp.models import DashboardEvent
 
 # The device filter offers this many device ids to pick from; any other id can still be typed.
 DEVICE_CHOICES = 500
+# The people an alarm can be assigned to from a row: active staff, as the assign API accepts them.
+STAFF_CHOICES = 200
 FILTERS = ("level", "type", "device")
 
 
@@ -44,6 +47,7 @@ def live(request: HttpRequest) -> HttpResponse:
         "deviceUrl": reverse("admin:devices_edgedevice_change", args=["__ID__"]),
         "handleUrl": reverse("alert-handle", args=["__ID__"]),
         "detailUrl": reverse("alert-detail", args=["__ID__"]),
+        "assignUrl": reverse("alert-bulk-assign"),
         # The native API takes the admin session; a session's unsafe requests need this token.
         "csrfToken": get_token(request),
         "labels": labels,
@@ -64,6 +68,10 @@ def live(request: HttpRequest) -> HttpResponse:
         "levels": list(labels["aiot_alarm_level"].items()),
         "types": sorted(labels["aiot_alarm_type"].items()),
         "devices": EdgeDevice.objects.order_by("device_id").values_list("device_id", "name")[:DEVICE_CHOICES],
+        "staff": get_user_model()
+        .objects.filter(is_staff=True, is_active=True)
+        .order_by("username")
+        .values_list("username", flat=True)[:STAFF_CHOICES],
     }
     return render(request, "alarms/live.html", context)
 

@@ -89,7 +89,7 @@ def log_in(server: str, page: Page, username: str = "watcher", query: str = "") 
     expect(page.locator("#live-status")).to_have_text("实时", timeout=10_000)  # "live": the console is Chinese
 
 
-def said(page: Page, name: str, **values: object) -> str:
+def said(page: Page, name: str, /, **values: object) -> str:
     """A message of the page's, as its template words it (``#live-text``), with its {placeholders} filled."""
     template = page.locator("#live-text").get_attribute(f"data-{name}")
     assert template is not None, name
@@ -198,6 +198,56 @@ def test_a_refused_transition_and_a_vanished_alarm_are_shown(server: str, page: 
     gone.locator("button[data-action=handle]").click()
     expect(gone.locator(".outcome")).to_have_attribute("data-status", "404")
     expect(gone.locator(".outcome")).to_have_text(said(page, "error-not-found"))
+
+
+@pytest.mark.usefixtures("staff")
+def test_assigning_from_the_row_and_unassigning(server: str, page: Page) -> None:
+    add_alarm(alarm_id="A-1", device_id="cam-09", alarm_type="smoke")
+    log_in(server, page)
+    row = page.locator("tr[data-alarm-id='A-1']")
+    options = row.locator("select.assign option")
+    # Every active staff member, the page's user marked as such, and "nobody".
+    assert options.all_text_contents()[1:] == ["colleague", "viewer", "watcher（我）", "无人（取消指派）"]
+
+    row.locator("select.assign").select_option("colleague")
+
+    expect(row.locator(".outcome")).to_have_text(said(page, "done-assign", name="colleague"))
+    expect(row.locator(".assignee")).to_have_attribute("data-assignee", "colleague")
+    assert in_a_thread(lambda: AlarmEvent.objects.get(pk="A-1").assignee.username) == "colleague"
+    assert stored("A-1") == (HandleStatus.UNHANDLED, AlarmStatus.NEW)  # an assignment changes no status
+    # The alarm.updated frame that follows is our own: the row keeps saying what we did.
+    page.wait_for_timeout(500)
+    expect(row.locator(".outcome")).to_have_attribute("data-state", "ok")
+    assert page.url == f"{server}/live/"  # choosing did not open the row's admin page
+
+    row.locator("select.assign").select_option(label="无人（取消指派）")
+    expect(row.locator(".outcome")).to_have_text(said(page, "done-unassign"))
+    expect(row.locator(".assignee")).to_have_count(0)
+    assert in_a_thread(lambda: AlarmEvent.objects.get(pk="A-1").assignee) is None
+
+
+@pytest.mark.usefixtures("staff")
+def test_an_assignment_elsewhere_reaches_the_row_and_a_viewer_is_refused(server: str, page: Page) -> None:
+    add_alarm(alarm_id="A-2", device_id="cam-09", alarm_type="smoke")
+    log_in(server, page, username="viewer")
+    row = page.locator("tr[data-alarm-id='A-2']")
+
+    row.locator("select.assign").select_option("viewer")
+    expect(row.locator(".outcome")).to_have_attribute("data-state", "error")
+    expect(row.locator(".outcome")).to_have_text(said(page, "error-forbidden"))
+    assert in_a_thread(lambda: AlarmEvent.objects.get(pk="A-2").assignee) is None
+
+    token = httpx.post(
+        f"{server}/api/v1/auth/token/", json={"username": "colleague", "password": "secret-pass-123"}, timeout=10
+    ).json()["token"]
+    response = httpx.post(
+        f"{server}/api/v1/alerts/bulk-assign/",
+        json={"alarm_ids": ["A-2"], "assignee": "watcher"},
+        headers={"Authorization": f"Token {token}"},
+        timeout=10,
+    )
+    assert response.json() == {"results": {"A-2": "updated"}}
+    expect(row.locator(".assignee")).to_have_attribute("data-assignee", "watcher", timeout=10_000)
 
 
 @pytest.mark.usefixtures("staff")
@@ -336,6 +386,16 @@ def test_a_storm_of_one_camera_collapses_into_one_row(server: str, page: Page) -
         lambda: set(AlarmEvent.objects.filter(alarm_id__startswith="STORM-").values_list("handle_status", flat=True))
     )
     assert statuses == {HandleStatus.HANDLED}
+
+    # And its assignment gives every alarm in it to one person, in one request.
+    storm.locator("select.assign").select_option("colleague")
+    expect(storm.locator(".outcome")).to_have_text(said(page, "done-many", done=5, total=5), timeout=10_000)
+    assignees = in_a_thread(
+        lambda: set(
+            AlarmEvent.objects.filter(alarm_id__startswith="STORM-").values_list("assignee__username", flat=True)
+        )
+    )
+    assert assignees == {"colleague"}
 
 
 @pytest.mark.usefixtures("staff")

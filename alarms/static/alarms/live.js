@@ -163,11 +163,19 @@
     return td;
   }
 
+  // The handling status, and to whom the alarm is assigned.
   function handlingCell(alarm) {
     const td = cell(label("aiot_alarm_handle_status", alarm.handleStatus));
     td.className = "handling";
     td.dataset.handleStatus = alarm.handleStatus;
     if (alarm.handler) td.title = alarm.handler;
+    if (alarm.assignee) {
+      const assignee = document.createElement("span");
+      assignee.className = "assignee";
+      assignee.dataset.assignee = alarm.assignee;
+      assignee.textContent = format(text.assignedTo, { name: alarm.assignee });
+      td.appendChild(assignee);
+    }
     return td;
   }
 
@@ -206,13 +214,21 @@
         act(button, ids, key);
       });
     });
+    const assignSelect = td.querySelector("select.assign");
+    if (assignSelect) {
+      assignSelect.addEventListener("click", (event) => event.stopPropagation());
+      assignSelect.addEventListener("change", () => {
+        const option = assignSelect.selectedOptions[0];
+        assign(option.hasAttribute("data-nobody") ? null : option.value, ids, key);
+      });
+    }
     const outcome = outcomes.get(key);
     const line = td.querySelector(".outcome");
     if (outcome) {
       line.dataset.state = outcome.state;
       line.textContent = outcome.text;
       if (outcome.status !== undefined) line.dataset.status = String(outcome.status);
-      if (outcome.state === "working") td.querySelectorAll("button.act").forEach((button) => { button.disabled = true; });
+      if (outcome.state === "working") td.querySelectorAll("button.act, select.assign").forEach((control) => { control.disabled = true; });
     }
     return td;
   }
@@ -386,6 +402,51 @@
       const summary = format(text.doneMany, { done: results.filter((result) => result.ok).length, total: targets.length });
       setOutcome(key, failed ? "error" : "ok", failed ? summary + " — " + failed.message : summary, status);
     }
+  }
+
+  // Assign the alarms of a row (a storm's: all of them) in one request; ``assignee`` null is nobody.
+  async function assign(assignee, ids, key) {
+    setOutcome(key, "working", text.working);
+    ids.forEach((id) => own.set(id, { answered: false, framed: false }));
+    let response;
+    let answer = {};
+    try {
+      response = await fetch(config.assignUrl, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": config.csrfToken },
+        body: JSON.stringify({ alarm_ids: ids, assignee }),
+      });
+      try { answer = await response.json(); } catch (error) { /* a proxy's HTML error page */ }
+    } catch (error) {
+      ids.forEach((id) => own.delete(id));
+      setOutcome(key, "error", text.errorNetwork, 0);
+      return;
+    }
+    if (!response.ok) {
+      ids.forEach((id) => own.delete(id));
+      const detail = typeof answer.detail === "string" ? answer.detail : JSON.stringify(answer);
+      const message = response.status === 403 ? text.errorForbidden : format(text.errorOther, { detail, status: response.status });
+      setOutcome(key, "error", message, response.status);
+      return;
+    }
+    // Each id's outcome: the assigned ones change on the row now; their alarm.updated frames are our own.
+    const results = answer.results || {};
+    const updated = ids.filter((id) => results[id] === "updated");
+    ids.forEach((id) => {
+      const mark = own.get(id);
+      if (results[id] !== "updated" || (mark && mark.framed)) own.delete(id); else if (mark) mark.answered = true;
+      if (results[id] === "updated" && alarms.has(id)) alarms.set(id, { ...alarms.get(id), assignee });
+    });
+    const refusal = ids.map((id) => results[id]).find((outcome) => outcome !== "updated");
+    const problem = { forbidden: text.errorForbidden, not_found: text.errorNotFound }[refusal] || "";
+    let message;
+    if (ids.length === 1) {
+      message = refusal ? problem : assignee === null ? text.doneUnassign : format(text.doneAssign, { name: assignee });
+    } else {
+      message = format(text.doneMany, { done: updated.length, total: ids.length }) + (refusal ? " — " + problem : "");
+    }
+    setOutcome(key, refusal ? "error" : "ok", message, response.status);
   }
 
   // An alarm.updated frame: ours (a request of this page) keeps its outcome; anyone else's is said so.
