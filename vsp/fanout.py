@@ -16,7 +16,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -34,7 +34,14 @@ Send = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
 
 
 class Outbox:
-    """The frames waiting for one socket, written in order by one task; closes the socket if it falls behind."""
+    """The frames of one socket, written in order; closes the socket if it falls behind.
+
+    A frame is written as it is offered when nothing is waiting before it: the server's send finishes
+    without suspending while the socket's buffer has room, so a busy process spends no task switch per
+    frame and socket (profiled: the switch cost about as much as the write). A send that does suspend
+    (the client's receive window is full) is finished by a task, and the frames offered meanwhile wait
+    in the queue behind it, at most ``limit`` of them.
+    """
 
     def __init__(self, send: Send, *, accepts: Callable[[Message], str | None], limit: int) -> None:
         self._send = send
@@ -42,7 +49,8 @@ class Outbox:
         self._accepts = accepts
         self._limit = limit
         self._frames: collections.deque[str] = collections.deque()
-        self._wakeup: asyncio.Future[None] | None = None
+        self._started = False
+        # The task finishing a suspended send and then the queue behind it; None while writes go straight out.
         self._writer: asyncio.Task[None] | None = None
         self._closing: asyncio.Future[None] | None = None
         self.closed = False
@@ -55,6 +63,9 @@ class Outbox:
     def put(self, frame: str, *, first: bool = False) -> None:
         if self.closed:
             return
+        if self._started and self._writer is None:
+            self._write_now(frame)
+            return
         if len(self._frames) >= self._limit:
             self._fall_behind()
             return
@@ -62,13 +73,14 @@ class Outbox:
             self._frames.appendleft(frame)
         else:
             self._frames.append(frame)
-        if self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)
 
     def start(self) -> None:
         """Begin writing (after the handshake, and after anything that must go first was put)."""
-        if self._writer is None and not self.closed:
-            self._writer = asyncio.ensure_future(self._write())
+        if self._started or self.closed:
+            return
+        self._started = True
+        if self._frames:
+            self._writer = asyncio.ensure_future(self._write_queue(None))
 
     async def stop(self) -> None:
         self.closed = True
@@ -78,20 +90,31 @@ class Outbox:
             with contextlib.suppress(asyncio.CancelledError, Exception):  # the socket is going away either way
                 await self._writer
 
-    async def _write(self) -> None:
-        frames = self._frames
-        loop = asyncio.get_running_loop()
+    def _write_now(self, frame: str) -> None:
+        """Run the send by hand; if it has to wait, hand it to a task with what it waits for."""
+        sending = self._send({"type": "websocket.send", "text": frame})
         try:
-            while not self.closed:
-                while frames:
-                    await self._send({"type": "websocket.send", "text": frames.popleft()})
-                self._wakeup = loop.create_future()
-                await self._wakeup
-                self._wakeup = None
+            waiting_for = sending.send(None)
+        except StopIteration:
+            return
+        except Exception as exc:
+            self._gone(exc)
+            return
+        self._writer = asyncio.ensure_future(self._write_queue(_Resumed(sending, waiting_for)))
+
+    async def _write_queue(self, suspended: _Resumed | None) -> None:
+        frames = self._frames
+        try:
+            if suspended is not None:
+                await suspended
+            while frames and not self.closed:
+                await self._send({"type": "websocket.send", "text": frames.popleft()})
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self._gone(exc)
+        finally:
+            self._writer = None
 
     def _gone(self, exc: Exception) -> None:
         """Writing failed: the client went away (its disconnect ends the consumer), or something broke."""
@@ -116,6 +139,35 @@ class Outbox:
             await self._send({"type": "websocket.close", "code": code, "reason": reason})
         except Exception as exc:  # the client may be gone already
             logger.debug("closing a lagging socket failed: %s", exc)
+
+
+class _Resumed:
+    """Awaiting this finishes a coroutine that was started by hand and suspended on ``waiting_for``.
+
+    It does for the coroutine what a task does: passes each awaitable the coroutine yields on to the
+    task awaiting this, resumes the coroutine when that is done, and throws into it what is thrown in
+    (a cancellation).
+    """
+
+    def __init__(self, coroutine: Coroutine[Any, Any, None], waiting_for: Any) -> None:
+        self._coroutine = coroutine
+        self._waiting_for = waiting_for
+
+    def __await__(self) -> Generator[Any, None, None]:
+        coroutine, waiting_for = self._coroutine, self._waiting_for
+        while True:
+            try:
+                yield waiting_for
+            except BaseException as exc:
+                try:
+                    waiting_for = coroutine.throw(exc)
+                except StopIteration:
+                    return
+                continue
+            try:
+                waiting_for = coroutine.send(None)
+            except StopIteration:
+                return
 
 
 class Hub:
