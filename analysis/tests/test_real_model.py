@@ -13,6 +13,7 @@ runs, and checks that the model's answer was read and stored.
 from __future__ import annotations
 
 import io
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from alarms import snapshots
 from alarms.tests.factories import make_alarm
 from analysis import services
 from analysis.models import AlarmLlmAnalysis
+
+logger = logging.getLogger(__name__)
 
 REAL = {name: os.environ.get(f"AI_MODEL_{name}", "") for name in ("NAME", "URL", "KEY")}
 
@@ -68,8 +71,12 @@ def test_a_real_model_answers_and_its_answer_is_stored(settings: Any, tmp_path: 
     assert analysis.verdict in {"REAL", "FALSE_ALARM", "UNCERTAIN"}
     assert analysis.model_name == REAL["NAME"]
     assert analysis.prompt_version == "intrusion-v1"
-    assert analysis.latency_ms is not None and analysis.latency_ms > 0
+    assert analysis.latency_ms is not None
+    assert analysis.latency_ms > 0
     assert analysis.raw_response is not None
-    # What the model said, for whoever runs this by hand.
-    print(f"{analysis.verdict} {analysis.confidence} risk {analysis.risk_level}: {analysis.description}")
-    print(f"parse error: {analysis.parse_error}; tokens {analysis.prompt_tokens}+{analysis.completion_tokens}")
+    # What the model said, for whoever runs this by hand (pytest --log-cli-level=INFO shows it).
+    logger.info(
+        "%s %s risk %s: %s (parse error: %s; tokens %s+%s)", analysis.verdict, analysis.confidence,
+        analysis.risk_level, analysis.description, analysis.parse_error, analysis.prompt_tokens,
+        analysis.completion_tokens,
+    )  # fmt: skip
