@@ -11,6 +11,8 @@ from typing import Any
 from django.core.management import call_command
 from django.core.wsgi import get_wsgi_application
 
+from vsp.warmup import warm_up
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vsp.settings")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -53,6 +55,9 @@ application = forwarded_client(get_wsgi_application(), os.environ.get("FORWARDED
 
 # Refuse to serve a configuration the system checks flag as an error.
 call_command("check")
+
+# Build what the first requests would otherwise build under load (vsp.warmup).
+warm_up()
 
 # What is loaded by now lives as long as the process: keep it out of the garbage collector's full
 # passes, which otherwise walked it all (a ws process paused ~100 ms for each under 500 sockets).

@@ -1,0 +1,59 @@
+"""Warming a web process up at start (vsp.warmup): what the first reports would build, built before them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core import validators
+from django.urls import clear_url_caches, get_resolver
+from django.utils.functional import empty
+
+from vsp.warmup import warm_up
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_warm_up_builds_the_resolvers_and_the_report_validators() -> None:
+    # As a new process has them: nothing built yet.
+    clear_url_caches()
+    url_pattern: Any = validators.URLValidator.regex  # a lazily compiled pattern (SimpleLazyObject)
+    url_pattern._wrapped = empty
+    assert not get_resolver()._reverse_dict
+
+    warm_up()
+
+    resolver = get_resolver()
+    assert {language for language, _name in settings.LANGUAGES} <= set(resolver._reverse_dict)
+    # The edge app's hook validated a sample report: the snapshot link's pattern is compiled.
+    assert url_pattern._wrapped is not empty
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_web_process_warms_up_and_starts_with_the_database_and_redis_down() -> None:
+    port = closed_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"mysql://root@127.0.0.1:{port}/nowhere",
+        "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "DEBUG": "false",
+        "SECRET_KEY": "warm-up-test-key-that-is-long-enough-0123456789abcdef",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SETTINGS_MODULE": "vsp.settings",
+    }
+    code = "import vsp.wsgi, vsp.warmup; print('started')"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("started")
