@@ -219,6 +219,8 @@ def dispatch(now: datetime | None = None, *, limit: int = 500) -> int:
     AI_SWEEP_GRACE seconds past both its due time and its last send (lost at the broker), or running
     past its lease (its worker died) with no message sent since.
     """
+    if not enabled():
+        return 0  # nothing is asked for, and what was waits for it to be on again (a query a second saved)
     now = now or timezone.now()
     take_requests(now, limit=limit)
     late = now - timedelta(seconds=settings.AI_SWEEP_GRACE)

@@ -375,6 +375,27 @@ def test_a_reported_alarm_carries_its_request_and_the_dispatch_makes_it_a_row_an
 
 
 @pytest.mark.django_db
+def test_with_analysis_off_the_dispatch_reads_nothing_and_what_waits_goes_once_it_is_on(
+    model: FakeModel, settings: Any
+) -> None:
+    alarm = external_alarm(model)
+    AlarmEvent.objects.filter(pk=alarm.pk).update(analysis_requested=True)
+    waiting = requested(external_alarm(model, alarm_id="W-1"))
+    settings.AI_MODEL_NAME = ""
+    with CaptureQueriesContext(connection) as queries:
+        assert services.dispatch() == 0
+    assert len(queries) == 0
+    assert AlarmEvent.objects.get(pk=alarm.pk).analysis_requested
+
+    settings.AI_MODEL_NAME = "qwen-vl-max"
+    services.dispatch()
+    assert not AlarmEvent.objects.get(pk=alarm.pk).analysis_requested
+    assert AlarmLlmAnalysis.objects.filter(alarm=alarm).count() == 1
+    waiting.refresh_from_db()
+    assert waiting.sent_at is not None
+
+
+@pytest.mark.django_db
 def test_a_carried_request_whose_snapshot_is_gone_becomes_no_row(model: FakeModel) -> None:
     alarm = external_alarm(model)
     AlarmEvent.objects.filter(pk=alarm.pk).update(analysis_requested=True, snapshot_status=SnapshotStatus.NONE)
