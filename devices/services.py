@@ -149,8 +149,12 @@ def record_sign_of_life(
 def _change_status(
     device_id: str, previous: str, new: str, reason: str, *, last_seen: datetime | None, now: datetime, **where: Any
 ) -> bool:
-    """Move a device from ``previous`` to ``new`` if it is still ``previous``: the database decides, once."""
-    with transaction.atomic():
+    """Move a device from ``previous`` to ``new`` if it is still ``previous``: the database decides, once.
+
+    Its own transaction when called alone (the watcher), else part of the caller's (a report): no
+    savepoint, since a failure here fails the caller's whole change anyway.
+    """
+    with transaction.atomic(savepoint=False):
         if not EdgeDevice.objects.filter(pk=device_id, status=previous, **where).update(status=new):
             return False
         DeviceStatusChange.objects.create(
