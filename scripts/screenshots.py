@@ -6,10 +6,11 @@ It logs in to admin with the demo account (`make run` creates it), opens the liv
 realistic alarms to the edge ingest endpoint (two of them with a snapshot image, one resolved, one
 handled, and a storm of one camera) so that they arrive while the page is open, confirms one from its
 row, and saves 1366x768 PNGs of the live page, a snapshot in its lightbox, the admin alarm list, an
-alarm's change page, the staff dashboard and the API docs. Meant for `make run` (DEBUG on, so ingest
-needs no device key); the alarm ids are new on every run. The dashboard's charts are fuller after a
-week of seeded alarms (`manage.py seed_alarms --count 20000 --days 7`, then
-`manage.py rebuild_alarm_timings`).
+alarm's change page, the staff dashboard and the API docs. Meant for `make run` on an empty database
+(DEBUG on, so ingest needs no device key; alarms already there would join its storm). The dashboard's
+charts are fuller with a week of alarms: after the first run, `manage.py seed_alarms --count 20000
+--days 7 --devices 60 --force` and `manage.py rebuild_alarm_timings`, then the same command with
+``--dashboard-only``.
 
 With ``--model-port P`` it also plays the LLM on 127.0.0.1:P (the tests' OpenAI-compatible fake), so a
 service started with ``AI_MODEL_NAME=qwen-vl-max AI_MODEL_URL=http://127.0.0.1:P/v1`` analyses the
@@ -47,10 +48,10 @@ MAX_PNG_BYTES = 300_000
 
 # The boxes the alarms come from: (device_id, name, address, firmware).
 DEVICES = [
-    ("cam-gate-01", "North gate", "10.20.1.11", "2.4.1"),
-    ("cam-ws3-02", "Workshop 3, line B", "10.20.3.22", "2.4.1"),
-    ("cam-wh-07", "Warehouse loading bay", "10.20.5.17", "2.3.9"),
-    ("cam-guard-03", "Guard booth", "10.20.1.13", "2.4.0"),
+    ("cam-gate-01", "北门", "10.20.1.11", "2.4.1"),
+    ("cam-ws3-02", "三号车间 B 线", "10.20.3.22", "2.4.1"),
+    ("cam-wh-07", "仓库装卸区", "10.20.5.17", "2.3.9"),
+    ("cam-guard-03", "门岗", "10.20.1.13", "2.4.0"),
 ]
 
 
@@ -61,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--username", default="admin", help="staff login (%(default)s, the demo account)")
     parser.add_argument("--password", default="admin123", help="its password (%(default)s)")
     parser.add_argument("--model-port", type=int, help="play the LLM on this port (see above)")
+    parser.add_argument("--dashboard-only", action="store_true", help="only the dashboard (after seeding, above)")
     args = parser.parse_args(argv)
+    if args.dashboard_only:
+        return take_dashboard(args)
     with contextlib.ExitStack() as stack:
         if args.model_port:
             from analysis.tests.fake_model import fake_model
@@ -102,7 +106,8 @@ def take(args: argparse.Namespace, *, analysed: bool) -> int:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport=VIEWPORT, locale="en-US", timezone_id="Asia/Shanghai")
+            # The console as staff see it by default: in Chinese (LANGUAGE_CODE zh-hans).
+            page = browser.new_page(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
             log_in(page, base, args.username, args.password)
             expect(page.locator("#live-status[data-state=live]")).to_be_visible(timeout=15_000)
 
@@ -174,11 +179,24 @@ def live_page(page: Page, base: str, out: Path, run: str, featured: dict[str, An
     page.keyboard.press("Escape")
 
 
+def take_dashboard(args: argparse.Namespace) -> int:
+    base = args.base_url.rstrip("/")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
+            log_in(page, base, args.username, args.password)
+            shoot_dashboard(page, base, Path(args.out_dir) / "dashboard.png")
+        finally:
+            browser.close()
+    return 0
+
+
 def shoot_dashboard(page: Page, base: str, path: Path) -> None:
     """The staff dashboard, reached from admin's index, once its figures and charts are drawn."""
     page.goto(f"{base}/admin/")
     page.click("#console-links a[href='/dashboard/']")
-    expect(page.locator("#dash-status")).to_have_text("live", timeout=15_000)
+    expect(page.locator("#dash-status")).to_have_attribute("data-state", "live", timeout=15_000)
     page.wait_for_function("() => document.body.dataset.refreshes >= 1", timeout=15_000)
     page.wait_for_timeout(300)  # the charts' first layout
     shoot(page, path)

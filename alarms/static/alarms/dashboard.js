@@ -130,6 +130,10 @@
     text("fig-false", percent(overall.false_alarm_rate));
     text("fig-false-n", overall.false_alarms + " / " + overall.handled);
     text("fig-offline", data.offline_devices.count);
+    // The alert tiles are red only when there is something to see to.
+    document.querySelectorAll(".tile.alert .value").forEach((element) => {
+      element.toggleAttribute("data-nonzero", element.textContent !== "0" && element.textContent !== "—");
+    });
     document.querySelector("#shift-table tbody").replaceChildren(...data.metrics.groups.map((group) => row([
       group.key || words.noShift, duration(group.mtta_seconds), duration(group.mttr_seconds),
       percent(group.false_alarm_rate), group.backlog.count, duration(group.backlog.median_age_seconds),
