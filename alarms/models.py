@@ -605,8 +605,9 @@ class AlarmTiming(models.Model):
     Made by the alarm's first handling-log row and moved by the later ones (``record``, run from the
     log's ``post_save`` in the handling's transaction), so that the metrics of a week read this table's
     rows of the week by its own index instead of joining every handling log to its alarm (13 s for one
-    day on a million alarms, the log table scanned whole). Logs written without ``save()`` (seeding,
-    bulk writes) are folded in by ``manage.py rebuild_alarm_timings``. Durations are whole seconds.
+    day on a million alarms, the log table scanned whole). Bulk handling writes its own
+    (``record_many``) and the seeder its alarms'; other logs written without ``save()`` are folded in
+    by ``manage.py rebuild_alarm_timings``. Durations are whole seconds.
     """
 
     alarm = models.OneToOneField(AlarmEvent, on_delete=models.CASCADE, primary_key=True, related_name="timing")

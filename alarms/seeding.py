@@ -31,8 +31,10 @@ from alarms.models import (
     AlarmHandleLog,
     AlarmSource,
     AlarmStatus,
+    AlarmTiming,
     HandleStatus,
     SnapshotStatus,
+    minute_of_day,
 )
 from devices.models import EdgeDevice
 
@@ -98,6 +100,8 @@ class Batch:
     alarms: list[Row]
     exts: list[Row]
     logs: list[Row]
+    # A handled alarm's timing (``AlarmTiming``), as its one handling log makes it.
+    timings: list[Row]
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,7 @@ def batch(plan: Plan, first: int, size: int) -> Batch:
     rng = random.Random(f"{plan.seed if plan.seed is not None else plan.run}-{first}")
     where = site(plan)
     kind_weights = [weight for _, weight, _ in TYPES]
-    made = Batch([], [], [])
+    made = Batch([], [], [], [])
     count = min(size, plan.count - first)
     # Alarm n sits at the (n + u) / count quantile of the day-weighted timeline: oldest first.
     times = sorted(where.timeline.at((first + offset + rng.random()) / plan.count, rng) for offset in range(count))
@@ -159,7 +163,29 @@ def batch(plan: Plan, first: int, size: int) -> Batch:
                     "created_at": alarm["handle_time"],
                 }
             )
+            made.timings.append(_timing(alarm))
     return made
+
+
+def _timing(alarm: Row) -> Row:
+    """What ``AlarmTiming._first`` makes of an alarm's first handling, for the alarm's one log."""
+    seconds = max(0, int((alarm["handle_time"] - alarm["created_at"]).total_seconds()))
+    resolved = alarm["alarm_status"] == AlarmStatus.RESOLVED
+    return {
+        "alarm_id": alarm["alarm_id"],
+        "event_time": alarm["event_time"],
+        "stored_at": alarm["created_at"],
+        "stored_minute": minute_of_day(alarm["created_at"]),
+        "alarm_type": alarm["alarm_type"],
+        "device_id": alarm["device_id"],
+        "alarm_level": alarm["alarm_level"],
+        "first_handler": alarm["handler"],
+        "acknowledged_at": alarm["handle_time"],
+        "acknowledge_seconds": seconds,
+        "resolved_at": alarm["handle_time"] if resolved else None,
+        "resolve_seconds": seconds if resolved else None,
+        "handle_status": alarm["handle_status"],
+    }
 
 
 def insert_batch(plan: Plan, first: int, size: int) -> int:
@@ -289,17 +315,18 @@ class Table:
 
 
 @functools.cache
-def _tables() -> tuple[Table, Table, Table]:
-    return Table(AlarmEvent), Table(AlarmEventExt), Table(AlarmHandleLog)
+def _tables() -> tuple[Table, Table, Table, Table]:
+    return Table(AlarmEvent), Table(AlarmEventExt), Table(AlarmHandleLog), Table(AlarmTiming)
 
 
 def insert(batch: Batch) -> None:
     """One batch, all or nothing."""
-    alarms, exts, logs = _tables()
+    alarms, exts, logs, timings = _tables()
     with transaction.atomic(), connection.cursor() as cursor:
         alarms.write(cursor, batch.alarms)
         exts.write(cursor, batch.exts)
         logs.write(cursor, batch.logs)
+        timings.write(cursor, batch.timings)
         counts.add_alarms(counts.Counted.of(alarms.defaults | row) for row in batch.alarms)
 
 

@@ -9,8 +9,7 @@ row, and saves 1366x768 PNGs of the live page, a snapshot in its lightbox, the a
 alarm's change page, the staff dashboard and the API docs. Meant for `make run` on an empty database
 (DEBUG on, so ingest needs no device key; alarms already there would join its storm). The dashboard's
 charts are fuller with a week of alarms: after the first run, `manage.py seed_alarms --count 20000
---days 7 --devices 60 --force` and `manage.py rebuild_alarm_timings`, then the same command with
-``--dashboard-only``.
+--days 7 --devices 60 --force`, then the same command with ``--dashboard-only``.
 
 With ``--model-port P`` it also plays the LLM on 127.0.0.1:P (the tests' OpenAI-compatible fake), so a
 service started with ``AI_MODEL_NAME=qwen-vl-max AI_MODEL_URL=http://127.0.0.1:P/v1`` analyses the

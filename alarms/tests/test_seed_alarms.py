@@ -15,7 +15,8 @@ from django.db import connection
 from django.db.models import Count, F, Q
 
 from alarms import counts
-from alarms.models import AlarmEvent, AlarmEventExt, AlarmHandleLog, AlarmStatus, HandleStatus
+from alarms.metrics import rebuild_timings
+from alarms.models import AlarmEvent, AlarmEventExt, AlarmHandleLog, AlarmStatus, AlarmTiming, HandleStatus
 from alarms.seeding import SEED_PREFIX, TYPES
 from alarms.tests.factories import aware, make_alarm
 from conftest import _database_url
@@ -64,6 +65,18 @@ def test_seeded_alarms_look_like_a_site_s_days() -> None:
     by_hour = alarms.values("event_time__hour").annotate(n=Count("pk"))
     assert max(row["n"] for row in by_hour) > 3 * min(row["n"] for row in by_hour)  # the day has a rhythm
     assert AlarmEventExt.objects.filter(ext_data__has_key="bbox").count() == 3000
+
+
+def test_seeded_alarms_come_with_the_timings_their_logs_make() -> None:
+    seed("--count", "1500", "--devices", "10", "--days", "5", "--batch", "400", "--seed", "3")
+    fields = [field.attname for field in AlarmTiming._meta.concrete_fields]
+    seeded = sorted(AlarmTiming.objects.values_list(*fields))
+    assert len(seeded) == AlarmHandleLog.objects.count() > 1000
+    assert any(row[fields.index("resolve_seconds")] is not None for row in seeded)
+
+    rebuild_timings()  # from the handling logs, as for logs written without save()
+
+    assert sorted(AlarmTiming.objects.values_list(*fields)) == seeded
 
 
 def test_a_database_with_real_alarms_is_refused_unless_forced() -> None:
