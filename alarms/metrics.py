@@ -223,21 +223,50 @@ def _tallies(covered: MetricsRange, group_by: Grouping | None) -> tuple[_Tally, 
     if group_by == "shift":  # every shift is listed, in the configured order, even one without alarms
         groups = {shift.name: _Tally() for shift in settings.SHIFTS}
 
-    # One row per handled alarm, read off alarmtiming_figures_idx alone (no table row is read).
+    def tally_of(name: str) -> _Tally:
+        tally = groups.get(name)
+        if tally is None:  # not setdefault(name, _Tally()): that built a tally for every row (1.7 s a month)
+            tally = groups[name] = _Tally()
+        return tally
+
+    # One row per handled alarm, read off alarmtiming_figures_idx alone (no table row is read), and folded
+    # a chunk at a time by Counter.update, which counts in C.
     handled = covered.timings.values_list(*columns, "acknowledge_seconds", "resolve_seconds", "handle_status")
-    for row in handled.iterator(chunk_size=5000):
-        acknowledge, resolve, handle_status = row[-3:]
-        for tally in (overall, groups.setdefault(key(row[0]), _Tally())) if column else (overall,):
-            tally.acknowledge[acknowledge] += 1
-            if resolve is not None:
-                tally.resolve[resolve] += 1
-            tally.handle_statuses[handle_status] += 1
+    for chunk in _chunks(handled.iterator(chunk_size=_CHUNK), _CHUNK):
+        _fold(overall, chunk)
+        if column:
+            by_group: dict[str, list[tuple[Any, ...]]] = {}
+            for row in chunk:
+                by_group.setdefault(key(row[0]), []).append(row)
+            for name, rows in by_group.items():
+                _fold(tally_of(name), rows)
     backlog = covered.alarms.filter(handle_status=HandleStatus.UNHANDLED)
-    for row in backlog.values_list("created_at", "alarm_type", "device_id", "handler").iterator(chunk_size=5000):
+    for row in backlog.values_list("created_at", "alarm_type", "device_id", "handler").iterator(chunk_size=_CHUNK):
         overall.backlog.append(row[0])
         if group_by:
-            groups.setdefault(_BACKLOG_KEYS[group_by](row), _Tally()).backlog.append(row[0])
+            tally_of(_BACKLOG_KEYS[group_by](row)).backlog.append(row[0])
     return overall, groups
+
+
+_CHUNK = 5000
+
+
+def _chunks(rows: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
+    chunk: list[tuple[Any, ...]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _fold(tally: _Tally, rows: list[tuple[Any, ...]]) -> None:
+    """Count timing rows (…, acknowledge seconds, resolve seconds or None, handle status) into ``tally``."""
+    tally.acknowledge.update(row[-3] for row in rows)
+    tally.resolve.update(row[-2] for row in rows if row[-2] is not None)
+    tally.handle_statuses.update(row[-1] for row in rows)
 
 
 def _groups(group_by: Grouping, groups: dict[str, _Tally], now: datetime) -> list[dict[str, Any]]:

@@ -58,7 +58,7 @@ from alarms.models import (
 )
 from devices.models import EdgeDevice
 from devices.services import record_sign_of_life
-from vsp.db import Insert, is_duplicate_key
+from vsp.db import Insert, is_duplicate_key, is_lock_conflict
 from vsp.images import SnapshotImage
 
 logger = logging.getLogger(__name__)
@@ -112,9 +112,6 @@ def _database_or_cache_changed(setting: str, **kwargs: Any) -> None:
 
 HANDLE_PERMISSION = "alarms.handle_alarmevent"
 
-# MySQL error numbers for a transaction the server chose to abort because of a lock conflict.
-_MYSQL_DEADLOCK = 1213
-_MYSQL_LOCK_WAIT_TIMEOUT = 1205
 # A report racing a resolve of the same alarm can deadlock (they lock the alarm
 # and the pending-resolve row in opposite orders); the loser simply runs again.
 _DEADLOCK_ATTEMPTS = 3
@@ -918,8 +915,7 @@ def _retry_on_deadlock(operation: Callable[[], T]) -> T:
             if attempt == _DEADLOCK_ATTEMPTS or transaction.get_connection().in_atomic_block:
                 raise
         except OperationalError as exc:
-            code = exc.args[0] if exc.args else None
-            if code not in (_MYSQL_DEADLOCK, _MYSQL_LOCK_WAIT_TIMEOUT) or attempt == _DEADLOCK_ATTEMPTS:
+            if not is_lock_conflict(exc) or attempt == _DEADLOCK_ATTEMPTS:
                 raise
             if transaction.get_connection().in_atomic_block:
                 # Inside an outer transaction the whole of it was rolled back; only its owner can retry.

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, OperationalError, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 
@@ -91,6 +91,15 @@ def is_duplicate_key(exc: IntegrityError) -> bool:
 
 
 _MYSQL_DUPLICATE_ENTRY = 1062
+
+
+def is_lock_conflict(exc: OperationalError) -> bool:
+    """Whether MySQL aborted the statement's transaction over a lock conflict: a deadlock, or a lock
+    wait timeout. The transaction was rolled back; running it again is what the server asks for."""
+    return bool(exc.args) and exc.args[0] in _MYSQL_LOCK_CONFLICTS
+
+
+_MYSQL_LOCK_CONFLICTS = frozenset({1213, 1205})  # ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
 
 
 @contextmanager

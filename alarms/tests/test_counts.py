@@ -234,6 +234,40 @@ def test_the_seeder_counts_what_it_writes() -> None:
     assert from_counts(counts.Scope(), None, None)["total"] == 300
 
 
+@pytest.mark.skipif(connection.vendor != "mysql", reason="lock conflicts need a server database")
+@pytest.mark.django_db(transaction=True)
+def test_a_fold_that_loses_a_lock_conflict_runs_again_and_counts_once() -> None:
+    make_alarm(alarm_id="L-1", device_id="cam-1", event_time=BASE)
+    counts.fold()
+    make_alarm(alarm_id="L-2", device_id="cam-1", event_time=BASE)  # the same count rows, one change more
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_counts() -> None:  # another writer holding the rows the fold must add to, for a while
+        try:
+            with transaction.atomic():
+                list(AlarmCount.objects.select_for_update().values_list("pk", flat=True))
+                held.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_counts)
+    holder.start()
+    assert held.wait(10)
+    with connection.cursor() as cursor:
+        cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+    threading.Timer(1.5, release.set).start()  # released after the fold's first try has given up
+    try:
+        assert counts.fold() == 1
+    finally:
+        release.set()
+        holder.join()
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = DEFAULT")
+    assert not AlarmCountChange.objects.exists()
+    assert counts.reconcile() == {}
+
+
 @pytest.mark.skipif(connection.vendor != "mysql", reason="concurrent writers need a server database")
 @pytest.mark.django_db(transaction=True)
 def test_statistics_read_while_alarms_are_handled_match_a_brute_force_count_of_one_moment() -> None:
