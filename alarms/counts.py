@@ -16,7 +16,6 @@ any zone: where local midnight is not on the hour, the minutes around it are cou
 from __future__ import annotations
 
 import functools
-import logging
 import operator
 import threading
 from collections import Counter
@@ -26,16 +25,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Case, IntegerField, Max, Min, Q, QuerySet, Sum, Value, When
 from django.db.models import Count as CountRows
 from django.db.models.functions import TruncHour
 
 from alarms.models import AlarmCount, AlarmCountChange, AlarmEvent, AlarmLevel, AlarmStatus, HandleStatus
-from vsp.db import is_lock_conflict, snapshot
+from vsp.db import retry_on_lock_conflict, snapshot
 from vsp.times import day_start, local_date
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["day_start", "local_date"]  # days as vsp.times counts them, for the callers of these counts
 
@@ -197,17 +194,7 @@ def fold(limit: int = 10_000) -> int:
     adding new count rows next to each other can deadlock on the index gap between them (MySQL's
     upsert locks it): the server rolls one back, and that one runs again.
     """
-    for attempt in range(1, _FOLD_ATTEMPTS + 1):
-        try:
-            return _fold(limit)
-        except OperationalError as exc:
-            if not is_lock_conflict(exc) or attempt == _FOLD_ATTEMPTS or connection.in_atomic_block:
-                raise
-            logger.info("folding the count changes again after a lock conflict: %s", exc)
-    raise AssertionError("unreachable")
-
-
-_FOLD_ATTEMPTS = 3
+    return retry_on_lock_conflict(functools.partial(_fold, limit))
 
 
 def _fold(limit: int) -> int:

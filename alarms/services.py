@@ -22,7 +22,7 @@ from typing import Any, Literal, NoReturn, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.dispatch import receiver
 from django.test.signals import setting_changed
@@ -58,7 +58,7 @@ from alarms.models import (
 )
 from devices.models import EdgeDevice
 from devices.services import record_sign_of_life
-from vsp.db import Insert, is_duplicate_key, is_lock_conflict
+from vsp.db import Insert, is_duplicate_key, retry_on_lock_conflict
 from vsp.images import SnapshotImage
 
 logger = logging.getLogger(__name__)
@@ -908,17 +908,4 @@ class _IncidentStartedMeanwhile(Exception):
 
 
 def _retry_on_deadlock(operation: Callable[[], T]) -> T:
-    for attempt in range(1, _DEADLOCK_ATTEMPTS + 1):
-        try:
-            return operation()
-        except _IncidentStartedMeanwhile:
-            if attempt == _DEADLOCK_ATTEMPTS or transaction.get_connection().in_atomic_block:
-                raise
-        except OperationalError as exc:
-            if not is_lock_conflict(exc) or attempt == _DEADLOCK_ATTEMPTS:
-                raise
-            if transaction.get_connection().in_atomic_block:
-                # Inside an outer transaction the whole of it was rolled back; only its owner can retry.
-                raise
-            logger.warning("retrying %s after lock conflict (attempt %d): %s", operation.__qualname__, attempt, exc)
-    raise AssertionError("unreachable")
+    return retry_on_lock_conflict(operation, attempts=_DEADLOCK_ATTEMPTS, retry_also=(_IncidentStartedMeanwhile,))

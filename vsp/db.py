@@ -1,13 +1,18 @@
-"""Model fields shared by the apps, the one-row insert the ingest path uses, and snapshot reads."""
+"""Model fields shared by the apps, the one-row insert the ingest path uses, snapshot reads, and running a
+transaction again after a lock conflict."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, OperationalError, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class IdentifierField(models.CharField):
@@ -100,6 +105,29 @@ def is_lock_conflict(exc: OperationalError) -> bool:
 
 
 _MYSQL_LOCK_CONFLICTS = frozenset({1213, 1205})  # ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
+
+
+def retry_on_lock_conflict(
+    operation: Callable[[], T], *, attempts: int = 3, retry_also: tuple[type[Exception], ...] = ()
+) -> T:
+    """Run ``operation`` (a transaction of its own) again, up to ``attempts`` times in all, when the
+    server aborted it over a lock conflict, or when it raised one of ``retry_also``.
+
+    Inside an outer transaction nothing is run again: the whole of it was rolled back, and only its
+    owner can start it over.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return operation()
+        except retry_also:
+            if attempt == attempts or transaction.get_connection().in_atomic_block:
+                raise
+        except OperationalError as exc:
+            if not is_lock_conflict(exc) or attempt == attempts or transaction.get_connection().in_atomic_block:
+                raise
+            name = getattr(operation, "__qualname__", None) or repr(operation)
+            logger.warning("retrying %s after lock conflict (attempt %d): %s", name, attempt, exc)
+    raise AssertionError("unreachable")
 
 
 @contextmanager
