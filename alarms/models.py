@@ -685,20 +685,34 @@ class AlarmTiming(models.Model):
         """The timing row of an alarm whose first handling ``log`` is."""
         alarm = log.alarm
         return AlarmTiming(
-            alarm_id=alarm.pk,
-            event_time=alarm.event_time,
-            stored_at=alarm.created_at,
-            stored_minute=minute_of_day(alarm.created_at),
-            alarm_type=alarm.alarm_type,
-            device_id=alarm.device_id,
-            alarm_level=alarm.alarm_level,
-            first_handler=log.actor_name,
-            acknowledged_at=log.created_at,
-            acknowledge_seconds=since_stored,
-            resolved_at=log.created_at if resolved else None,
-            resolve_seconds=since_stored if resolved else None,
-            handle_status=log.to_handle_status,
-        )
+            **AlarmTiming.first_values(
+                alarm.pk, alarm.event_time, alarm.created_at, alarm.alarm_type, alarm.device_id, alarm.alarm_level,
+                handler=log.actor_name, handled_at=log.created_at, handle_status=log.to_handle_status,
+                resolved=resolved, since_stored=since_stored,
+            )
+        )  # fmt: skip
+
+    @staticmethod
+    def first_values(
+        alarm_id: str, event_time: datetime, stored_at: datetime, alarm_type: str, device_id: str, alarm_level: int,
+        *, handler: str, handled_at: datetime, handle_status: str, resolved: bool, since_stored: int,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The columns of the timing row an alarm's first handling makes (also the seeder's rows)."""
+        return {
+            "alarm_id": alarm_id,
+            "event_time": event_time,
+            "stored_at": stored_at,
+            "stored_minute": minute_of_day(stored_at),
+            "alarm_type": alarm_type,
+            "device_id": device_id,
+            "alarm_level": alarm_level,
+            "first_handler": handler,
+            "acknowledged_at": handled_at,
+            "acknowledge_seconds": since_stored,
+            "resolved_at": handled_at if resolved else None,
+            "resolve_seconds": since_stored if resolved else None,
+            "handle_status": handle_status,
+        }
 
     @staticmethod
     def record(log: AlarmHandleLog) -> None:

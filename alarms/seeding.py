@@ -34,7 +34,6 @@ from alarms.models import (
     AlarmTiming,
     HandleStatus,
     SnapshotStatus,
-    minute_of_day,
 )
 from devices.models import EdgeDevice
 
@@ -168,24 +167,13 @@ def batch(plan: Plan, first: int, size: int) -> Batch:
 
 
 def _timing(alarm: Row) -> Row:
-    """What ``AlarmTiming._first`` makes of an alarm's first handling, for the alarm's one log."""
-    seconds = max(0, int((alarm["handle_time"] - alarm["created_at"]).total_seconds()))
-    resolved = alarm["alarm_status"] == AlarmStatus.RESOLVED
-    return {
-        "alarm_id": alarm["alarm_id"],
-        "event_time": alarm["event_time"],
-        "stored_at": alarm["created_at"],
-        "stored_minute": minute_of_day(alarm["created_at"]),
-        "alarm_type": alarm["alarm_type"],
-        "device_id": alarm["device_id"],
-        "alarm_level": alarm["alarm_level"],
-        "first_handler": alarm["handler"],
-        "acknowledged_at": alarm["handle_time"],
-        "acknowledge_seconds": seconds,
-        "resolved_at": alarm["handle_time"] if resolved else None,
-        "resolve_seconds": seconds if resolved else None,
-        "handle_status": alarm["handle_status"],
-    }
+    """The timing row the alarm's one handling log makes (``AlarmTiming.first_values``)."""
+    return AlarmTiming.first_values(
+        alarm["alarm_id"], alarm["event_time"], alarm["created_at"], alarm["alarm_type"], alarm["device_id"],
+        alarm["alarm_level"], handler=alarm["handler"], handled_at=alarm["handle_time"],
+        handle_status=alarm["handle_status"], resolved=alarm["alarm_status"] == AlarmStatus.RESOLVED,
+        since_stored=max(0, int((alarm["handle_time"] - alarm["created_at"]).total_seconds())),
+    )  # fmt: skip
 
 
 def insert_batch(plan: Plan, first: int, size: int) -> int:
