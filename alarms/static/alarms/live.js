@@ -345,10 +345,11 @@
     if (group) draw(group, false, false);
   }
 
-  async function handle(alarmId, body) {
+  // POST JSON to the native API with the admin session: {ok, status, answer} or {ok: false, status, message}.
+  async function post(url, body) {
     let response;
     try {
-      response = await fetch(config.handleUrl.replace("__ID__", encodeURIComponent(alarmId)), {
+      response = await fetch(url, {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": config.csrfToken },
@@ -359,10 +360,15 @@
     }
     let answer = {};
     try { answer = await response.json(); } catch (error) { /* a proxy's HTML error page */ }
-    if (response.ok) return { ok: true, status: response.status, alarm: answer };
+    if (response.ok) return { ok: true, status: response.status, answer };
     const detail = typeof answer.detail === "string" ? answer.detail : JSON.stringify(answer);
     const message = { 403: text.errorForbidden, 404: text.errorNotFound, 409: text.errorConflict }[response.status] || text.errorOther;
     return { ok: false, status: response.status, message: format(message, { detail, status: response.status }) };
+  }
+
+  async function handle(alarmId, body) {
+    const result = await post(config.handleUrl.replace("__ID__", encodeURIComponent(alarmId)), body);
+    return result.ok ? { ok: true, status: result.status, alarm: result.answer } : result;
   }
 
   // What the answer says of the alarm, on the row now; the alarm.updated frame that follows redraws it all.
@@ -408,30 +414,14 @@
   async function assign(assignee, ids, key) {
     setOutcome(key, "working", text.working);
     ids.forEach((id) => own.set(id, { answered: false, framed: false }));
-    let response;
-    let answer = {};
-    try {
-      response = await fetch(config.assignUrl, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": config.csrfToken },
-        body: JSON.stringify({ alarm_ids: ids, assignee }),
-      });
-      try { answer = await response.json(); } catch (error) { /* a proxy's HTML error page */ }
-    } catch (error) {
+    const result = await post(config.assignUrl, { alarm_ids: ids, assignee });
+    if (!result.ok) {
       ids.forEach((id) => own.delete(id));
-      setOutcome(key, "error", text.errorNetwork, 0);
-      return;
-    }
-    if (!response.ok) {
-      ids.forEach((id) => own.delete(id));
-      const detail = typeof answer.detail === "string" ? answer.detail : JSON.stringify(answer);
-      const message = response.status === 403 ? text.errorForbidden : format(text.errorOther, { detail, status: response.status });
-      setOutcome(key, "error", message, response.status);
+      setOutcome(key, "error", result.message, result.status);
       return;
     }
     // Each id's outcome: the assigned ones change on the row now; their alarm.updated frames are our own.
-    const results = answer.results || {};
+    const results = result.answer.results || {};
     const updated = ids.filter((id) => results[id] === "updated");
     ids.forEach((id) => {
       const mark = own.get(id);
@@ -446,7 +436,7 @@
     } else {
       message = format(text.doneMany, { done: updated.length, total: ids.length }) + (refusal ? " — " + problem : "");
     }
-    setOutcome(key, refusal ? "error" : "ok", message, response.status);
+    setOutcome(key, refusal ? "error" : "ok", message, result.status);
   }
 
   // An alarm.updated frame: ours (a request of this page) keeps its outcome; anyone else's is said so.
