@@ -37,6 +37,12 @@
     document.getElementById(id).textContent = value;
   }
 
+  // A count on an alert tile, red only when there is something to see to.
+  function alertFigure(id, count) {
+    text(id, count);
+    document.getElementById(id).toggleAttribute("data-nonzero", count > 0);
+  }
+
   function duration(seconds) {
     if (seconds === null || seconds === undefined) return "—";
     if (seconds < 60) return format(words.seconds, { seconds: Math.round(seconds) });
@@ -114,7 +120,7 @@
     const overall = data.metrics.overall;
     text("fig-today", data.today);
     text("fig-week", format(words.week, { count: data.week_total }));
-    text("fig-unhandled", data.unhandled);
+    alertFigure("fig-unhandled", data.unhandled);
     text("fig-backlog-oldest", duration(overall.backlog.oldest_age_seconds));
     text("fig-backlog-median", format(words.backlog, {
       median: duration(overall.backlog.median_age_seconds), count: overall.backlog.count,
@@ -129,11 +135,7 @@
     }));
     text("fig-false", percent(overall.false_alarm_rate));
     text("fig-false-n", overall.false_alarms + " / " + overall.handled);
-    text("fig-offline", data.offline_devices.count);
-    // The alert tiles are red only when there is something to see to.
-    document.querySelectorAll(".tile.alert .value").forEach((element) => {
-      element.toggleAttribute("data-nonzero", element.textContent !== "0" && element.textContent !== "—");
-    });
+    alertFigure("fig-offline", data.offline_devices.count);
     document.querySelector("#shift-table tbody").replaceChildren(...data.metrics.groups.map((group) => row([
       group.key || words.noShift, duration(group.mtta_seconds), duration(group.mttr_seconds),
       percent(group.false_alarm_rate), group.backlog.count, duration(group.backlog.median_age_seconds),
