@@ -26,6 +26,7 @@ days). Figures on a million alarms: bench/README.md, "Ops metrics on a million a
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -232,14 +233,15 @@ def _tallies(covered: MetricsRange, group_by: Grouping | None) -> tuple[_Tally, 
     # One row per handled alarm, read off alarmtiming_figures_idx alone (no table row is read), and folded
     # a chunk at a time by Counter.update, which counts in C.
     handled = covered.timings.values_list(*columns, "acknowledge_seconds", "resolve_seconds", "handle_status")
-    for chunk in _chunks(handled.iterator(chunk_size=_CHUNK), _CHUNK):
-        _fold(overall, chunk)
+    rows = handled.iterator(chunk_size=_CHUNK)
+    while chunk := list(itertools.islice(rows, _CHUNK)):
+        _count_into(overall, chunk)
         if column:
             by_group: dict[str, list[tuple[Any, ...]]] = {}
             for row in chunk:
                 by_group.setdefault(key(row[0]), []).append(row)
-            for name, rows in by_group.items():
-                _fold(tally_of(name), rows)
+            for name, members in by_group.items():
+                _count_into(tally_of(name), members)
     backlog = covered.alarms.filter(handle_status=HandleStatus.UNHANDLED)
     for row in backlog.values_list("created_at", "alarm_type", "device_id", "handler").iterator(chunk_size=_CHUNK):
         overall.backlog.append(row[0])
@@ -251,18 +253,7 @@ def _tallies(covered: MetricsRange, group_by: Grouping | None) -> tuple[_Tally, 
 _CHUNK = 5000
 
 
-def _chunks(rows: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
-    chunk: list[tuple[Any, ...]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _fold(tally: _Tally, rows: list[tuple[Any, ...]]) -> None:
+def _count_into(tally: _Tally, rows: list[tuple[Any, ...]]) -> None:
     """Count timing rows (…, acknowledge seconds, resolve seconds or None, handle status) into ``tally``."""
     tally.acknowledge.update(row[-3] for row in rows)
     tally.resolve.update(row[-2] for row in rows if row[-2] is not None)
