@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from django.core import validators
 from django.urls import clear_url_caches, get_resolver
 from django.utils.functional import empty
 
+from conftest import free_port
 from vsp.warmup import warm_up
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,14 +34,8 @@ def test_warm_up_builds_the_resolvers_and_the_report_validators() -> None:
     assert url_pattern._wrapped is not empty
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_a_web_process_warms_up_and_starts_with_the_database_and_redis_down() -> None:
-    port = closed_port()
+    port = free_port()  # nothing listens there
     env = {
         **os.environ,
         "DATABASE_URL": f"mysql://root@127.0.0.1:{port}/nowhere",
