@@ -22,7 +22,16 @@ from django.utils.translation import gettext_lazy as _
 from alarms import alarm_types, counts, services
 from alarms.exceptions import InvalidStatusTransition, TooManyAlarms
 from alarms.filters import SORTED_THEN
-from alarms.models import AlarmEvent, AlarmEventExt, AlarmHandleLog, AlarmStatus, AlarmType, HandleStatus, Incident
+from alarms.models import (
+    AlarmEvent,
+    AlarmEventExt,
+    AlarmHandleLog,
+    AlarmStatus,
+    AlarmTimingDay,
+    AlarmType,
+    HandleStatus,
+    Incident,
+)
 from alarms.snapshots import snapshot_link, thumbnail_link
 from devices.models import EdgeDevice
 from vsp.filters import total_ordering
@@ -394,16 +403,18 @@ class AlarmEventAdmin(admin.ModelAdmin):
         return (*super().get_list_filter(request), IncidentListFilter)
 
     def delete_model(self, request: HttpRequest, obj: AlarmEvent) -> None:
-        """An alarm deleted here leaves the statistics counts with it."""
+        """An alarm deleted here leaves the statistics counts and its day's metrics rollup with it."""
         with transaction.atomic():
             super().delete_model(request, obj)
             counts.add_alarms([counts.Counted.of(obj)], sign=-1)
+            AlarmTimingDay.touch([obj.event_time])
 
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
         with transaction.atomic():
             gone = [counts.Counted.of(row) for row in queryset.select_for_update().values(*counts.COUNTED_FIELDS)]
             super().delete_queryset(request, queryset)
             counts.add_alarms(gone, sign=-1)
+            AlarmTimingDay.touch(alarm.event_time for alarm in gone)
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return AlarmChangeList

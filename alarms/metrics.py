@@ -19,28 +19,39 @@ duty when the alarm was stored.
 
 The handled alarms' figures come from ``AlarmTiming`` (a row per handled alarm), read off one index
 that holds every column they need, folded into a histogram per duration, from which means and
-percentiles come exactly. The backlog is read from the alarms by ``alarm_handle_time_idx``. The
+percentiles come exactly. The backlog is read from the alarms by ``alarm_backlog_idx`` alone. The
 range is bounded (at most ``STATISTICS_MAX_DAYS``; by default the last ``STATISTICS_DEFAULT_DAYS``
 days). Figures on a million alarms: bench/README.md, "Ops metrics on a million alarms".
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from django.conf import settings
-from django.db.models import Model, QuerySet
+from django.db import transaction
+from django.db.models import Min, Model, QuerySet
 from django.utils import timezone
 
 from alarms import counts
 from alarms.filters import AlarmEventFilterSet
-from alarms.models import AlarmEvent, AlarmHandleLog, AlarmStatus, AlarmTiming, HandleStatus, minute_of_day
+from alarms.models import (
+    AlarmEvent,
+    AlarmHandleLog,
+    AlarmStatus,
+    AlarmTiming,
+    AlarmTimingDay,
+    AlarmTimingRollup,
+    HandleStatus,
+    minute_of_day,
+)
 from alarms.statistics import DayRange
 from devices.models import EdgeDevice
 
@@ -56,21 +67,69 @@ _TIMING_COLUMN: dict[Grouping, str] = {
 # The filters a timing row answers itself; any other one is applied through the alarms.
 _TIMING_FILTERS = {"alarm_type": "alarm_type", "device_id": "device_id", "alarm_level": "alarm_level"}
 _RANGE_FILTERS = ("event_time_after", "event_time_before", "created_after", "created_before")
+Grain = AlarmTimingRollup.Grain
+# The rollup grain that answers a filter, and one that groups.
+_FILTER_GRAIN = {"alarm_type": Grain.TYPE, "device_id": Grain.DEVICE, "alarm_level": Grain.LEVEL}
+_GROUP_GRAIN: dict[Grouping, str] = {
+    "type": Grain.TYPE,
+    "device": Grain.DEVICE,
+    "handler": Grain.HANDLER,
+    "shift": Grain.SHIFT,
+}
+
+
+def significant(seconds: int) -> int:
+    """A duration to three significant figures, rounded down: exact below 1,000 s, within 1 % above."""
+    if seconds < 1000:
+        return seconds
+    step = 10
+    while seconds >= step * 1000:
+        step *= 10
+    return seconds - seconds % step
 
 
 class Histogram(Counter[int]):
-    """How many alarms took each whole number of seconds."""
+    """How many alarms took each duration (whole seconds), and the exact sum of those durations.
+
+    The mean is exact. Percentiles read the durations to three significant figures (``significant``),
+    as a day's rollup keeps them, so a range reads the same whether its days come rolled up or not.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds = 0
+
+    def add(self, durations: list[int]) -> None:
+        self.update(durations)
+        self.seconds += sum(durations)
+
+    def add_rolled(self, histogram: list[list[int]], seconds: int) -> None:
+        """Add a rollup's ``[[seconds, alarms], …]`` and the exact sum of its durations."""
+        for value, alarms in histogram:
+            self[value] += alarms
+        self.seconds += seconds
+
+    def rolled(self) -> list[list[int]]:
+        """The histogram as a rollup keeps it, to three significant figures, shortest first."""
+        folded: Counter[int] = Counter()
+        for seconds, alarms in self.items():
+            folded[significant(seconds)] += alarms
+        return [[seconds, alarms] for seconds, alarms in sorted(folded.items())]
 
     def mean(self) -> float | None:
         total = self.total()
-        return sum(seconds * n for seconds, n in self.items()) / total if total else None
+        return self.seconds / total if total else None
 
     def percentile(self, fraction: float) -> float | None:
         """Linear between the nearest ranks of the sorted durations; None of none."""
+        return self.percentiles(fraction)[0]
+
+    def percentiles(self, *fractions: float) -> list[float | None]:
+        """``percentile`` of each fraction, from one ranking of the durations."""
         total = self.total()
         if not total:
-            return None
-        ranked = sorted(self.items())
+            return [None for _ in fractions]
+        ranked = self.rolled()
 
         def at(rank: int) -> int:
             passed = 0
@@ -80,9 +139,12 @@ class Histogram(Counter[int]):
                     return seconds
             return ranked[-1][0]
 
-        position = (total - 1) * fraction
-        below, above = math.floor(position), math.ceil(position)
-        return at(below) + (at(above) - at(below)) * (position - below)
+        found: list[float | None] = []
+        for fraction in fractions:
+            position = (total - 1) * fraction
+            below, above = math.floor(position), math.ceil(position)
+            found.append(at(below) + (at(above) - at(below)) * (position - below))
+        return found
 
 
 def percentile(ordered: list[float], fraction: float) -> float | None:
@@ -128,10 +190,11 @@ def _seconds(value: float | None) -> float | None:
 
 
 def _durations(name: str, histogram: Histogram) -> dict[str, float | None]:
+    p50, p90 = histogram.percentiles(0.5, 0.9)
     return {
         f"{name}_seconds": _seconds(histogram.mean()),
-        f"{name}_p50_seconds": _seconds(histogram.percentile(0.5)),
-        f"{name}_p90_seconds": _seconds(histogram.percentile(0.9)),
+        f"{name}_p50_seconds": _seconds(p50),
+        f"{name}_p90_seconds": _seconds(p90),
     }
 
 
@@ -159,6 +222,10 @@ class MetricsRange:
     timings: QuerySet[AlarmTiming]
     start: datetime
     end: datetime
+    # Whether the days' rollups can answer the filters (event-time range and at most one of type, device,
+    # level), and that one filter as (its grain, key).
+    rollable: bool = False
+    filtered: tuple[str, str] | None = None
 
 
 def metrics_range(filterset: AlarmEventFilterSet, now: datetime) -> MetricsRange:
@@ -184,11 +251,18 @@ def metrics_range(filterset: AlarmEventFilterSet, now: datetime) -> MetricsRange
         alarms, timings = alarms.filter(event_time__gte=start), timings.filter(event_time__gte=start)
     DayRange.for_filters(start, end or now, today=counts.local_date(now))  # raises RangeTooLong
     given = {name for name, value in cleaned.items() if value not in (None, "", [])}
-    for name in given & set(_TIMING_FILTERS):
+    dimensions = given & set(_TIMING_FILTERS)
+    for name in dimensions:
         timings = timings.filter(**{_TIMING_FILTERS[name]: cleaned[name]})
-    if given - {*_TIMING_FILTERS, *_RANGE_FILTERS, "ordering"}:
+    others = given - {*_TIMING_FILTERS, *_RANGE_FILTERS, "ordering"}
+    if others:
         timings = timings.filter(alarm__in=alarms.values("pk"))  # besides the range, read by its own index
-    return MetricsRange(alarms, timings, start, end or now)
+    rollable = not others and len(dimensions) <= 1 and not given & {"created_after", "created_before"}
+    filtered = None
+    if rollable and dimensions:
+        (name,) = dimensions
+        filtered = (_FILTER_GRAIN[name], str(cleaned[name]))
+    return MetricsRange(alarms, timings, start, end or now, rollable, filtered)
 
 
 def alarm_metrics(
@@ -230,9 +304,28 @@ def _tallies(covered: MetricsRange, group_by: Grouping | None) -> tuple[_Tally, 
             tally = groups[name] = _Tally()
         return tally
 
+    # Whole past days from their rollups where they are fresh and answer the filters; the rest (today, the
+    # ends of the range, stale days) from the timings.
+    timings = covered.timings
+    plan = _rollup_plan(covered, group_by)
+    if plan is not None:
+        rolled = _fresh_days(covered.start, covered.end)
+        if rolled:
+            (overall_grain, overall_key), group_grain = plan
+            rollups = AlarmTimingRollup.objects.filter(day__in=rolled).order_by()
+            for rollup in rollups.filter(grain=overall_grain, key=overall_key):
+                _add_rollup(overall, rollup)
+            if group_grain is not None:
+                grouped = rollups.filter(grain=group_grain)
+                if covered.filtered and covered.filtered[0] == group_grain:
+                    grouped = grouped.filter(key=covered.filtered[1])
+                for rollup in grouped:
+                    _add_rollup(tally_of(rollup.key), rollup)
+            for first, last in _runs(rolled):
+                timings = timings.exclude(event_time__gte=counts.day_start(first), event_time__lt=_day_end(last))
     # One row per handled alarm, read off alarmtiming_figures_idx alone (no table row is read), and folded
     # a chunk at a time by Counter.update, which counts in C.
-    handled = covered.timings.values_list(*columns, "acknowledge_seconds", "resolve_seconds", "handle_status")
+    handled = timings.values_list(*columns, "acknowledge_seconds", "resolve_seconds", "handle_status")
     rows = handled.iterator(chunk_size=_CHUNK)
     while chunk := list(itertools.islice(rows, _CHUNK)):
         _count_into(overall, chunk)
@@ -253,10 +346,58 @@ def _tallies(covered: MetricsRange, group_by: Grouping | None) -> tuple[_Tally, 
 _CHUNK = 5000
 
 
+def _rollup_plan(covered: MetricsRange, group_by: Grouping | None) -> tuple[tuple[str, str], str | None] | None:
+    """The rollup (grain, key) of the overall figures and the grain of the groups; None if rollups cannot say."""
+    if not covered.rollable:
+        return None
+    group_grain = _GROUP_GRAIN[group_by] if group_by else None
+    if covered.filtered is None:
+        return (Grain.ALL, ""), group_grain
+    if group_grain is None or group_grain == covered.filtered[0]:
+        return covered.filtered, group_grain
+    return None  # filtered on one column and grouped by another: a day rolls up each alone
+
+
+def _add_rollup(tally: _Tally, rollup: AlarmTimingRollup) -> None:
+    tally.acknowledge.add_rolled(rollup.acknowledge_histogram, rollup.acknowledge_seconds)
+    tally.resolve.add_rolled(rollup.resolve_histogram, rollup.resolve_seconds)
+    tally.handle_statuses.update(rollup.handle_statuses)
+
+
+def _day_end(day: date) -> datetime:
+    return counts.day_start(day + timedelta(days=1))
+
+
+def rollup_settings() -> str:
+    """A digest of what a day's rollup depends on besides its timings: the zone its days and shifts are
+    in, and the shifts."""
+    shifts = ",".join(f"{shift.name}={shift.start}-{shift.end}" for shift in settings.SHIFTS)
+    return hashlib.sha256(f"{settings.TIME_ZONE};{shifts}".encode()).hexdigest()[:32]
+
+
+def _fresh_days(start: datetime, end: datetime) -> list[date]:
+    """The days wholly inside ``[start, end]`` whose rollups are fresh, built with the settings of now."""
+    first = counts.local_date(start)
+    if counts.day_start(first) < start:
+        first += timedelta(days=1)
+    last = counts.local_date(end + timedelta(microseconds=1)) - timedelta(days=1)  # the last to end by the end
+    if last < first:
+        return []
+    markers = AlarmTimingDay.objects.filter(day__gte=first, day__lte=last, fresh=True, made_with=rollup_settings())
+    return sorted(markers.values_list("day", flat=True))
+
+
+def _runs(days: list[date]) -> Iterator[tuple[date, date]]:
+    """Sorted days as runs of consecutive ones: (first, last) of each."""
+    for _, run in itertools.groupby(enumerate(days), key=lambda pair: pair[1] - timedelta(days=pair[0])):
+        members = [day for _, day in run]
+        yield members[0], members[-1]
+
+
 def _count_into(tally: _Tally, rows: list[tuple[Any, ...]]) -> None:
     """Count timing rows (…, acknowledge seconds, resolve seconds or None, handle status) into ``tally``."""
-    tally.acknowledge.update(row[-3] for row in rows)
-    tally.resolve.update(row[-2] for row in rows if row[-2] is not None)
+    tally.acknowledge.add([row[-3] for row in rows])
+    tally.resolve.add([row[-2] for row in rows if row[-2] is not None])
     tally.handle_statuses.update(row[-1] for row in rows)
 
 
@@ -268,6 +409,81 @@ def _groups(group_by: Grouping, groups: dict[str, _Tally], now: datetime) -> lis
         for row in rows:
             row["device_name"] = devices.get(row["key"]) or None
     return rows
+
+
+# A day is rolled up this long after it ends, when no handling that began in it can still be uncommitted.
+_SETTLE = timedelta(minutes=10)
+
+
+def roll_up(now: datetime | None = None, *, every: bool = False) -> list[date]:
+    """Roll up every past day whose rollup is missing or stale (``every``: every past day), oldest first;
+    the days rolled up."""
+    now = now or timezone.now()
+    first = AlarmTiming.objects.aggregate(first=Min("event_time"))["first"]
+    if first is None:
+        return []
+    day, last = counts.local_date(first), counts.local_date(now - _SETTLE) - timedelta(days=1)
+    markers = AlarmTimingDay.objects.filter(day__gte=day, day__lte=last, fresh=True, made_with=rollup_settings())
+    fresh = set() if every else set(markers.values_list("day", flat=True))
+    made = []
+    while day <= last:
+        if day not in fresh:
+            roll_up_day(day)
+            made.append(day)
+        day += timedelta(days=1)
+    return made
+
+
+def roll_up_day(day: date) -> None:
+    """Sum one past day's timings into its rollup (``AlarmTimingRollup``) and mark the day fresh."""
+    AlarmTimingDay.objects.bulk_create([AlarmTimingDay(day=day)], ignore_conflicts=True)
+    with transaction.atomic():
+        # Locked before the timings are read: a handling that changes one either waits and marks the day
+        # stale after this commits, or has committed before the read (AlarmTimingDay).
+        AlarmTimingDay.objects.select_for_update().get(day=day)
+        made_with = rollup_settings()
+        shifts = [shift_at_minute(minute) for minute in range(24 * 60)]
+        tallies: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
+        timings = AlarmTiming.objects.filter(event_time__gte=counts.day_start(day), event_time__lt=_day_end(day))
+        rows = (
+            timings.order_by()
+            .values_list(
+                *("alarm_type", "device_id", "first_handler", "stored_minute", "alarm_level"),
+                *("acknowledge_seconds", "resolve_seconds", "handle_status"),
+            )
+            .iterator(chunk_size=_CHUNK)
+        )
+        while chunk := list(itertools.islice(rows, _CHUNK)):
+            groups: dict[tuple[str, str], list[tuple[Any, ...]]] = defaultdict(list)
+            for row in chunk:
+                groups[Grain.TYPE, row[0]].append(row)
+                groups[Grain.DEVICE, row[1]].append(row)
+                groups[Grain.HANDLER, row[2]].append(row)
+                groups[Grain.SHIFT, shifts[row[3]]].append(row)
+                groups[Grain.LEVEL, str(row[4])].append(row)
+            groups[Grain.ALL, ""] = chunk
+            for group, members in groups.items():
+                _count_into(tallies[group], members)
+        AlarmTimingRollup.objects.filter(day=day).delete()
+        AlarmTimingRollup.objects.bulk_create(
+            [
+                AlarmTimingRollup(
+                    day=day,
+                    grain=grain,
+                    key=key,
+                    acknowledged=tally.acknowledge.total(),
+                    acknowledge_seconds=tally.acknowledge.seconds,
+                    acknowledge_histogram=tally.acknowledge.rolled(),
+                    resolved=tally.resolve.total(),
+                    resolve_seconds=tally.resolve.seconds,
+                    resolve_histogram=tally.resolve.rolled(),
+                    handle_statuses=dict(tally.handle_statuses),
+                )
+                for (grain, key), tally in tallies.items()
+            ],
+            batch_size=500,
+        )
+        AlarmTimingDay.objects.filter(day=day).update(fresh=True, made_with=made_with, built_at=timezone.now())
 
 
 def rebuild_timings(

@@ -18,7 +18,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from alarms import counts
-from alarms.models import AlarmEvent, HandleStatus, SnapshotStatus
+from alarms.models import AlarmEvent, AlarmTimingDay, HandleStatus, SnapshotStatus
 from alarms.snapshots import snapshot_storage
 
 logger = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ def delete_alarms(rows: list[tuple[Any, ...]]) -> int:
         ]
         AlarmEvent.objects.filter(pk__in=[row["alarm_id"] for row in doomed]).delete()
         counts.add_alarms((counts.Counted.of(row) for row in doomed), sign=-1)
+        AlarmTimingDay.touch(row["event_time"] for row in doomed)
     _delete_objects(names)
     return len(doomed)
 

@@ -32,6 +32,7 @@ from alarms.models import (
     AlarmSource,
     AlarmStatus,
     AlarmTiming,
+    AlarmTimingDay,
     HandleStatus,
     SnapshotStatus,
 )
@@ -316,6 +317,7 @@ def insert(batch: Batch) -> None:
         logs.write(cursor, batch.logs)
         timings.write(cursor, batch.timings)
         counts.add_alarms(counts.Counted.of(alarms.defaults | row) for row in batch.alarms)
+        AlarmTimingDay.touch(row["event_time"] for row in batch.timings)
 
 
 def real_alarms_exist() -> bool:

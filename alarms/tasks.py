@@ -11,7 +11,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from alarms import counts, services
+from alarms import counts, metrics, services
 from alarms.services import retry_pending_snapshots
 from vsp.jobs import alone, run_command
 
@@ -53,6 +53,18 @@ def reconcile_counts(days: int | None = None) -> dict[str, int] | None:
     if corrected:
         logger.warning("the statistics counts had drifted; corrected %s", dict(corrected))
     return dict(corrected)
+
+
+@shared_task(name="alarms.tasks.roll_up_timings")
+def roll_up_timings(every: bool = False) -> int | None:
+    """Roll up the past days the ops metrics' rollups lack or hold stale (``every``: all of them again)."""
+    with alone("roll-up-timings", timeout=6 * 3600) as mine:
+        if not mine:
+            return None
+        days = metrics.roll_up(every=every)
+    if days:
+        logger.info("rolled up the timings of %d day(s), %s to %s", len(days), days[0], days[-1])
+    return len(days)
 
 
 @shared_task(name="alarms.tasks.purge_pending_resolves")

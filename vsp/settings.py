@@ -543,6 +543,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # How often the snapshot uploads the store refused are tried again, and the count changes folded.
 SNAPSHOT_RETRY_INTERVAL = env_int("SNAPSHOT_RETRY_INTERVAL", 60, minimum=5)
 COUNTS_FOLD_INTERVAL = env_int("COUNTS_FOLD_INTERVAL", 10, minimum=1)
+# How often the past days the ops metrics' rollups lack or hold stale are rolled up.
+TIMING_ROLLUP_INTERVAL = env_int("TIMING_ROLLUP_INTERVAL", 300, minimum=10)
 
 
 def _every(seconds: int, task: str) -> dict[str, Any]:
@@ -563,6 +565,12 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-counts": {
         "task": "alarms.tasks.reconcile_counts",
         "schedule": crontab(minute=37, hour=3, day_of_week=0),
+    },
+    "roll-up-timings": _every(TIMING_ROLLUP_INTERVAL, "alarms.tasks.roll_up_timings"),
+    "roll-up-every-timing": {
+        "task": "alarms.tasks.roll_up_timings",
+        "schedule": crontab(minute=57, hour=3, day_of_week=0),
+        "kwargs": {"every": True},
     },
     "dispatch-analyses": _every(AI_DISPATCH_INTERVAL, "analysis.tasks.dispatch"),
     "dispatch-notifications": _every(NOTIFY_DISPATCH_INTERVAL, "notifications.tasks.dispatch"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,8 +11,8 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework.test import APIClient
 
 from alarms import services
-from alarms.metrics import Histogram, percentile, rebuild_timings, shift_of
-from alarms.models import AlarmEvent, AlarmStatus, AlarmTiming, HandleStatus
+from alarms.metrics import Histogram, percentile, rebuild_timings, roll_up, shift_of, significant
+from alarms.models import AlarmEvent, AlarmStatus, AlarmTiming, AlarmTimingDay, HandleStatus
 from alarms.tests.factories import aware, make_alarm, make_device
 from vsp.env import Shift, env_shifts
 
@@ -95,8 +95,8 @@ OVERALL = {
 
 @pytest.mark.usefixtures("data_set")
 def test_overall_figures_of_the_last_seven_days(staff_client: APIClient, django_assert_max_num_queries: Any) -> None:
-    # session, user; the handled alarms' timings; the backlog
-    with django_assert_max_num_queries(4):
+    # session, user; the days rolled up (none); the handled alarms' timings; the backlog
+    with django_assert_max_num_queries(5):
         body = get(staff_client)
     assert body["from"] == "2026-11-21T00:00:00+08:00"
     assert body["to"] == "2026-11-27T15:00:00+08:00"
@@ -216,7 +216,8 @@ def test_timings_rebuilt_from_the_logs_are_the_same(staff_client: APIClient) -> 
 
 def test_a_histograms_percentiles_are_those_of_its_values() -> None:
     values = [3, 3, 3, 10, 11, 50, 50, 400, 401, 402, 9000]
-    histogram = Histogram(values)
+    histogram = Histogram()
+    histogram.add(values)
     for fraction in (0.0, 0.1, 0.25, 0.5, 0.77, 0.9, 1.0):
         assert histogram.percentile(fraction) == pytest.approx(percentile([float(v) for v in values], fraction))
     assert histogram.mean() == pytest.approx(sum(values) / len(values))
@@ -280,3 +281,39 @@ def test_shifts_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     assert env_shifts("SHIFTS", "") == [Shift("早", 360, 840), Shift("中", 840, 1320), Shift("晚", 1320, 360)]
     monkeypatch.delenv("SHIFTS")
     assert [shift.name for shift in env_shifts("SHIFTS", "白班=08:00-20:00,夜班=20:00-08:00")] == ["白班", "夜班"]
+
+
+@pytest.mark.usefixtures("data_set")
+def test_rolled_up_days_read_as_their_timings_and_a_later_handling_makes_its_day_stale(
+    staff_client: APIClient,
+) -> None:
+    queries: list[dict[str, Any]] = [{}, *({"group_by": group} for group in ("type", "device", "handler", "shift"))]
+    queries += [{"alarm_type": "intrusion"}, {"device_id": "cam-01", "group_by": "device"}]
+    queries += [{"alarm_level": "1", "group_by": "type"}, {"event_time_after": "2026-09-30 12:00"}]
+    from_timings = [get(staff_client, **params) for params in queries]
+    with time_machine.travel(NOW, tick=False):
+        assert roll_up()[-1] == date(2026, 11, 26)  # every day up to yesterday; today is never rolled up
+        assert roll_up() == []
+    # The rolled-up days are read from their rollups, not their timings: a timing changed behind the
+    # rollup's back (no handling) changes nothing.
+    a3 = AlarmEvent.objects.get(event_time=aware("2026-11-26 22:00:00"))
+    AlarmTiming.objects.filter(pk=a3.pk).update(acknowledge_seconds=7)
+    assert [get(staff_client, **params) for params in queries] == from_timings
+    # A handling of an alarm of a rolled-up day marks the day stale, and the figures follow at once.
+    with time_machine.travel(NOW, tick=False):
+        handle(a3, 1000, "bob", HandleStatus.IGNORED)
+    assert not AlarmTimingDay.objects.get(day=date(2026, 11, 26)).fresh
+    overall = get(staff_client)["overall"]
+    assert (overall["mtta_seconds"], overall["false_alarms"]) == (62.3, 2)  # (60 + 120 + 7) / 3
+    with time_machine.travel(NOW, tick=False):
+        assert roll_up() == [date(2026, 11, 26)]
+    assert get(staff_client)["overall"] == overall
+
+
+def test_durations_from_1000_s_are_kept_to_three_significant_figures_and_the_mean_exact() -> None:
+    histogram = Histogram()
+    histogram.add([12_345, 1_009, 999])
+    assert [significant(value) for value in (999, 1_009, 12_345, 123_456_789)] == [999, 1_000, 12_300, 123_000_000]
+    assert histogram.percentile(0.5) == 1_000
+    assert histogram.mean() == pytest.approx((12_345 + 1_009 + 999) / 3)
+    assert histogram.rolled() == [[999, 1], [1_000, 1], [12_300, 1]]
