@@ -383,8 +383,13 @@ def _fresh_days(start: datetime, end: datetime) -> list[date]:
     last = counts.local_date(end + timedelta(microseconds=1)) - timedelta(days=1)  # the last to end by the end
     if last < first:
         return []
+    return sorted(_fresh_markers(first, last))
+
+
+def _fresh_markers(first: date, last: date) -> QuerySet[AlarmTimingDay, date]:
+    """The days from ``first`` to ``last`` whose rollups are fresh and built with the settings of now."""
     markers = AlarmTimingDay.objects.filter(day__gte=first, day__lte=last, fresh=True, made_with=rollup_settings())
-    return sorted(markers.values_list("day", flat=True))
+    return markers.values_list("day", flat=True)
 
 
 def _runs(days: list[date]) -> Iterator[tuple[date, date]]:
@@ -423,8 +428,7 @@ def roll_up(now: datetime | None = None, *, every: bool = False) -> list[date]:
     if first is None:
         return []
     day, last = counts.local_date(first), counts.local_date(now - _SETTLE) - timedelta(days=1)
-    markers = AlarmTimingDay.objects.filter(day__gte=day, day__lte=last, fresh=True, made_with=rollup_settings())
-    fresh = set() if every else set(markers.values_list("day", flat=True))
+    fresh = set() if every else set(_fresh_markers(day, last))
     made = []
     while day <= last:
         if day not in fresh:
