@@ -26,13 +26,15 @@ days). Figures on a million alarms: bench/README.md, "Ops metrics on a million a
 
 from __future__ import annotations
 
+import array
 import hashlib
 import itertools
 import math
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from django.conf import settings
@@ -54,6 +56,7 @@ from alarms.models import (
 )
 from alarms.statistics import DayRange
 from devices.models import EdgeDevice
+from vsp.db import EpochMicroseconds
 
 Grouping = Literal["type", "device", "handler", "shift"]
 GROUPINGS: tuple[Grouping, ...] = ("type", "device", "handler", "shift")
@@ -98,23 +101,36 @@ class Histogram(Counter[int]):
     def __init__(self) -> None:
         super().__init__()
         self.seconds = 0
+        self.folded = True  # whether every duration counted is already to three significant figures
 
     def add(self, durations: list[int]) -> None:
         self.update(durations)
         self.seconds += sum(durations)
+        self.folded = self.folded and not durations
 
-    def add_rolled(self, histogram: list[list[int]], seconds: int) -> None:
-        """Add a rollup's ``[[seconds, alarms], …]`` and the exact sum of its durations."""
-        for value, alarms in histogram:
-            self[value] += alarms
+    def add_packed(self, packed: bytes | memoryview, seconds: int) -> None:
+        """Add a rollup's histogram (``packed``) and the exact sum of its durations."""
+        pairs = _unpack(packed)
+        get = self.get  # not self[value] += alarms: Counter's __missing__ is a Python call per new value
+        for value, alarms in zip(pairs[::2], pairs[1::2], strict=True):
+            self[value] = get(value, 0) + alarms
         self.seconds += seconds
 
-    def rolled(self) -> list[list[int]]:
+    def rolled(self) -> list[tuple[int, int]]:
         """The histogram as a rollup keeps it, to three significant figures, shortest first."""
+        if self.folded:
+            return sorted(self.items())
         folded: Counter[int] = Counter()
         for seconds, alarms in self.items():
-            folded[significant(seconds)] += alarms
-        return [[seconds, alarms] for seconds, alarms in sorted(folded.items())]
+            folded[seconds if seconds < 1000 else significant(seconds)] += alarms
+        return sorted(folded.items())
+
+    def packed(self) -> bytes:
+        """``rolled()`` as a rollup stores it: unsigned 32-bit little-endian seconds and alarms in turn."""
+        pairs = array.array("I", itertools.chain.from_iterable(self.rolled()))
+        if sys.byteorder == "big":
+            pairs.byteswap()
+        return pairs.tobytes()
 
     def mean(self) -> float | None:
         total = self.total()
@@ -125,26 +141,39 @@ class Histogram(Counter[int]):
         return self.percentiles(fraction)[0]
 
     def percentiles(self, *fractions: float) -> list[float | None]:
-        """``percentile`` of each fraction, from one ranking of the durations."""
+        """``percentile`` of each fraction, from one walk along the ranked durations."""
         total = self.total()
         if not total:
             return [None for _ in fractions]
-        ranked = self.rolled()
-
-        def at(rank: int) -> int:
-            passed = 0
-            for seconds, n in ranked:
-                passed += n
-                if passed > rank:
-                    return seconds
-            return ranked[-1][0]
-
+        positions = [(total - 1) * fraction for fraction in fractions]
+        ranks = sorted({rank for position in positions for rank in (math.floor(position), math.ceil(position))})
+        at: dict[int, int] = {}
+        passed = 0
+        pending = iter(ranks)
+        rank = next(pending)
+        for seconds, alarms in self.rolled():
+            passed += alarms
+            while passed > rank:  # the durations ranked up to passed - 1 are all this one
+                at[rank] = seconds
+                rank = next(pending, total)
+            if rank == total:
+                break
         found: list[float | None] = []
-        for fraction in fractions:
-            position = (total - 1) * fraction
+        for position in positions:
             below, above = math.floor(position), math.ceil(position)
-            found.append(at(below) + (at(above) - at(below)) * (position - below))
+            found.append(at[below] + (at[above] - at[below]) * (position - below))
         return found
+
+
+assert array.array("I").itemsize == 4, "a packed histogram is of 32-bit integers"
+
+
+def _unpack(packed: bytes | memoryview) -> array.array[int]:
+    pairs = array.array("I")
+    pairs.frombytes(packed)
+    if sys.byteorder == "big":
+        pairs.byteswap()
+    return pairs
 
 
 def percentile(ordered: list[float], fraction: float) -> float | None:
@@ -161,11 +190,13 @@ class _Tally:
     acknowledge: Histogram = field(default_factory=Histogram)
     resolve: Histogram = field(default_factory=Histogram)
     handle_statuses: Counter[str] = field(default_factory=Counter)
-    backlog: list[datetime] = field(default_factory=list)  # stored times of the unhandled alarms
+    backlog: list[int] = field(default_factory=list)  # stored times of the unhandled alarms, epoch µs
 
     def summary(self, now: datetime) -> dict[str, Any]:
-        oldest = min(self.backlog, default=None)
-        ages = sorted((now - stored).total_seconds() for stored in self.backlog)
+        stored = min(self.backlog, default=None)
+        oldest = _EPOCH + timedelta(microseconds=stored) if stored is not None else None
+        now_us = _microseconds(now)
+        ages = sorted((now_us - stored) / 1_000_000 for stored in self.backlog)
         handled = sum(n for status, n in self.handle_statuses.items() if status != HandleStatus.UNHANDLED)
         ignored = self.handle_statuses[HandleStatus.IGNORED]
         return {
@@ -183,6 +214,14 @@ class _Tally:
                 "median_age_seconds": _seconds(percentile(ages, 0.5)),
             },
         }
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _microseconds(moment: datetime) -> int:
+    """``moment`` as whole microseconds since the epoch, as ``EpochMicroseconds`` reads stored times."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 def _seconds(value: float | None) -> float | None:
@@ -207,13 +246,17 @@ def shift_of(moment: datetime) -> str:
     return shift_at_minute(minute_of_day(moment))
 
 
-# How a backlog alarm's (stored time, type, device, handler) is grouped.
-_BACKLOG_KEYS: dict[Grouping, Callable[[tuple[Any, ...]], str]] = {
-    "type": lambda row: row[1],
-    "device": lambda row: row[2],
-    "handler": lambda row: row[3],
-    "shift": lambda row: shift_of(row[0]),
-}
+class _ShiftsByMinute(dict[int, str]):
+    """The shift on duty at each UTC minute since the epoch (in the current time zone), worked out once a
+    minute: an offset from UTC holds for whole minutes, and the backlog's alarms share few of them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.zone = timezone.get_current_timezone()
+
+    def __missing__(self, minute: int) -> str:
+        name = self[minute] = shift_of(datetime.fromtimestamp(minute * 60, self.zone))
+        return name
 
 
 @dataclass(frozen=True)
@@ -335,12 +378,37 @@ def _tallies(covered: MetricsRange, group_by: Grouping | None) -> tuple[_Tally, 
                 by_group.setdefault(key(row[0]), []).append(row)
             for name, members in by_group.items():
                 _count_into(tally_of(name), members)
-    backlog = covered.alarms.filter(handle_status=HandleStatus.UNHANDLED)
-    for row in backlog.values_list("created_at", "alarm_type", "device_id", "handler").iterator(chunk_size=_CHUNK):
-        overall.backlog.append(row[0])
-        if group_by:
-            tally_of(_BACKLOG_KEYS[group_by](row)).backlog.append(row[0])
+    _count_backlog(covered, group_by, overall, tally_of)
     return overall, groups
+
+
+def _count_backlog(
+    covered: MetricsRange, group_by: Grouping | None, overall: _Tally, tally_of: Callable[[str], _Tally]
+) -> None:
+    """Add the range's unhandled alarms' stored times to the overall tally and to their group's."""
+    # The stored times come as integers (a datetime a row was a second a month), read off
+    # alarm_backlog_idx alone.
+    backlog = covered.alarms.filter(handle_status=HandleStatus.UNHANDLED).annotate(
+        stored_us=EpochMicroseconds("created_at")
+    )
+    if group_by is None:
+        overall.backlog.extend(backlog.values_list("stored_us", flat=True).iterator(chunk_size=_CHUNK))
+        return
+    backlogs: dict[str, list[int]] = defaultdict(list)
+    if group_by == "shift":
+        on_duty = _ShiftsByMinute()
+        for stored in backlog.values_list("stored_us", flat=True).iterator(chunk_size=_CHUNK):
+            backlogs[on_duty[stored // 60_000_000]].append(stored)
+    else:
+        for name, stored in backlog.values_list(_BACKLOG_COLUMN[group_by], "stored_us").iterator(chunk_size=_CHUNK):
+            backlogs[name].append(stored)
+    for name, stored_times in backlogs.items():
+        overall.backlog.extend(stored_times)
+        tally_of(name).backlog.extend(stored_times)
+
+
+# The alarm column a backlog is grouped by; shifts are worked out from the stored time.
+_BACKLOG_COLUMN: dict[Grouping, str] = {"type": "alarm_type", "device": "device_id", "handler": "handler"}
 
 
 _CHUNK = 5000
@@ -359,8 +427,8 @@ def _rollup_plan(covered: MetricsRange, group_by: Grouping | None) -> tuple[tupl
 
 
 def _add_rollup(tally: _Tally, rollup: AlarmTimingRollup) -> None:
-    tally.acknowledge.add_rolled(rollup.acknowledge_histogram, rollup.acknowledge_seconds)
-    tally.resolve.add_rolled(rollup.resolve_histogram, rollup.resolve_seconds)
+    tally.acknowledge.add_packed(rollup.acknowledge_histogram, rollup.acknowledge_seconds)
+    tally.resolve.add_packed(rollup.resolve_histogram, rollup.resolve_seconds)
     tally.handle_statuses.update(rollup.handle_statuses)
 
 
@@ -477,10 +545,10 @@ def roll_up_day(day: date) -> None:
                     key=key,
                     acknowledged=tally.acknowledge.total(),
                     acknowledge_seconds=tally.acknowledge.seconds,
-                    acknowledge_histogram=tally.acknowledge.rolled(),
+                    acknowledge_histogram=tally.acknowledge.packed(),
                     resolved=tally.resolve.total(),
                     resolve_seconds=tally.resolve.seconds,
-                    resolve_histogram=tally.resolve.rolled(),
+                    resolve_histogram=tally.resolve.packed(),
                     handle_statuses=dict(tally.handle_statuses),
                 )
                 for (grain, key), tally in tallies.items()

@@ -259,6 +259,24 @@ def test_a_shift_may_cross_midnight(settings: Any) -> None:
     assert shift_of(datetime.fromisoformat("2026-11-27T00:30:00+00:00")) == "day"  # 08:30 in Shanghai
 
 
+def test_the_backlogs_shift_follows_the_zones_clock_change(staff_client: APIClient, settings: Any) -> None:
+    """The backlog's stored times are read as numbers and their shift worked out per minute: in the hour
+    the clocks go forward, the offset from UTC changes and the shift with it."""
+    settings.TIME_ZONE = "Europe/Berlin"  # 2026-03-29 02:00 CET became 03:00 CEST
+    settings.SHIFTS = [Shift("early", 0, 3 * 60), Shift("late", 3 * 60, 0)]
+    for moment in ("2026-03-29T00:30:00Z", "2026-03-29T00:59:59.5Z", "2026-03-29T01:00:00Z", "2026-03-29T01:30:00Z"):
+        with time_machine.travel(moment, tick=False):
+            make_alarm(event_time=datetime.fromisoformat(moment))
+    with time_machine.travel("2026-03-29T10:00:00Z", tick=False):
+        response = staff_client.get(URL, {"group_by": "shift", "event_time_after": "2026-03-29"})
+    assert response.status_code == 200, response.content
+    early, late = response.json()["groups"]
+    assert early["key"] == "early"
+    assert early["backlog"] == backlog(2, "2026-03-29T01:30:00+01:00", 34200.0, 33300.2)  # 01:30 and 01:59:59.5 CET
+    assert late["key"] == "late"
+    assert late["backlog"] == backlog(2, "2026-03-29T03:00:00+02:00", 32400.0, 31500.0)  # 03:00 and 03:30 CEST
+
+
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
@@ -316,4 +334,4 @@ def test_durations_from_1000_s_are_kept_to_three_significant_figures_and_the_mea
     assert [significant(value) for value in (999, 1_009, 12_345, 123_456_789)] == [999, 1_000, 12_300, 123_000_000]
     assert histogram.percentile(0.5) == 1_000
     assert histogram.mean() == pytest.approx((12_345 + 1_009 + 999) / 3)
-    assert histogram.rolled() == [[999, 1], [1_000, 1], [12_300, 1]]
+    assert histogram.rolled() == [(999, 1), (1_000, 1), (12_300, 1)]
