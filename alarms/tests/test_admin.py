@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.contrib.auth.models import User
@@ -11,7 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from alarms.admin import AlarmEventAdmin
-from alarms.models import AlarmEvent, AlarmHandleLog, AlarmStatus, HandleStatus
+from alarms.models import AlarmEvent, AlarmHandleLog, AlarmStatus, AlarmTiming, AlarmTimingDay, HandleStatus
 from alarms.tests.factories import aware, make_alarm, make_device
 from alarms.tests.indexes import read_off_an_index
 from conftest import make_user
@@ -175,17 +175,25 @@ def test_the_alarm_list_total_comes_from_the_counts_where_it_can(
     assert "cam-02 (Warehouse)" in response.content.decode()  # the device filter offers registered boxes
 
 
-def test_alarms_deleted_in_admin_leave_the_counts(admin_client_: Client) -> None:
-    from alarms import counts
+def test_alarms_deleted_in_admin_leave_the_counts_and_their_days_metrics(admin_client_: Client) -> None:
+    from alarms import counts, services
+    from alarms.metrics import roll_up_day
 
+    day = date(2026, 11, 20)
     for number in range(4):
         make_alarm(alarm_id=f"DEL-{number}", event_time=aware("2026-11-20 09:00:00"))
+        services.handle_alarm(f"DEL-{number}", handle_status=HandleStatus.HANDLED, actor=services.Actor(name="li"))
     counts.fold()
+    roll_up_day(day)
 
     admin_client_.post(f"{CHANGELIST}DEL-0/delete/", {"post": "yes"})
+    assert not AlarmTimingDay.objects.get(day=day).fresh  # its rollup still counts DEL-0
+    roll_up_day(day)
     admin_client_.post(CHANGELIST, {"action": "delete_selected", "_selected_action": ["DEL-1", "DEL-2"], "post": "yes"})
+    assert not AlarmTimingDay.objects.get(day=day).fresh
 
     assert list(AlarmEvent.objects.values_list("alarm_id", flat=True)) == ["DEL-3"]
+    assert list(AlarmTiming.objects.values_list("alarm_id", flat=True)) == ["DEL-3"]
     assert counts.total(counts.Scope()) == 1
     assert counts.reconcile() == {}
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
 import time_machine
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from alarms import services
-from alarms.metrics import Histogram, percentile, rebuild_timings, roll_up, shift_of, significant
-from alarms.models import AlarmEvent, AlarmStatus, AlarmTiming, AlarmTimingDay, HandleStatus
+from alarms.metrics import Histogram, percentile, rebuild_timings, roll_up, roll_up_day, shift_of, significant
+from alarms.models import AlarmEvent, AlarmStatus, AlarmTiming, AlarmTimingDay, AlarmTimingRollup, HandleStatus
 from alarms.tests.factories import aware, make_alarm, make_device
 from vsp.env import Shift, env_shifts
 
@@ -325,6 +329,76 @@ def test_rolled_up_days_read_as_their_timings_and_a_later_handling_makes_its_day
     assert (overall["mtta_seconds"], overall["false_alarms"]) == (62.3, 2)  # (60 + 120 + 7) / 3
     with time_machine.travel(NOW, tick=False):
         assert roll_up() == [date(2026, 11, 26)]
+    assert get(staff_client)["overall"] == overall
+
+
+def in_thread(target: Callable[..., Any], *args: Any) -> tuple[threading.Thread, list[BaseException]]:
+    """``target(*args)`` started in a thread with a database connection of its own; what it raised."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            target(*args)
+        except BaseException as exc:  # reported by the test
+            raised.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, raised
+
+
+def statement_waits(prefix: str) -> bool:
+    """Whether a statement starting with ``prefix`` is running in another connection, within 10 s: one that
+    would take a moment unless it waits for a lock."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE info LIKE %s", [f"{prefix}%"])
+            if cursor.fetchone()[0]:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.skipif(connection.vendor != "mysql", reason="row locks between transactions need a server database")
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("data_set")
+def test_a_handling_committed_while_its_day_is_rolled_up_leaves_the_day_stale(staff_client: APIClient) -> None:
+    """The roll-up has read the day's timings and not yet committed when staff handle an alarm of that day:
+    the handling waits for the roll-up's lock on the day, and marks it stale after."""
+    day = date(2026, 11, 26)
+    with time_machine.travel(NOW, tick=False):
+        roll_up()
+    assert AlarmTimingDay.objects.get(day=day).fresh
+    a3 = AlarmEvent.objects.get(event_time=aware("2026-11-26 22:00:00"))
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_rollups() -> None:  # the roll-up waits on these rows after it has read the timings
+        with transaction.atomic():
+            list(AlarmTimingRollup.objects.select_for_update().filter(day=day).values_list("pk", flat=True))
+            held.set()
+            release.wait(30)
+
+    threads = [in_thread(hold_the_rollups)]
+    try:
+        assert held.wait(10)
+        threads.append(in_thread(roll_up_day, day))
+        assert statement_waits("DELETE FROM `alarms_alarmtimingrollup`"), "the roll-up did not reach the rollups"
+        threads.append(in_thread(handle, a3, 1000, "bob", HandleStatus.IGNORED))
+        assert statement_waits("UPDATE `alarms_alarmtimingday`"), "the handling did not wait for the roll-up"
+        assert threads[-1][0].is_alive()
+    finally:
+        release.set()
+        for thread, raised in threads:
+            thread.join(30)
+            assert not raised, raised
+    assert not AlarmTimingDay.objects.get(day=day).fresh
+    overall = get(staff_client)["overall"]
+    assert (overall["mtta_seconds"], overall["false_alarms"], overall["backlog"]["count"]) == (260.0, 2, 2)
+    with time_machine.travel(NOW, tick=False):
+        assert roll_up() == [day]
     assert get(staff_client)["overall"] == overall
 
 

@@ -19,7 +19,17 @@ from django.test import Client
 from django.utils import timezone
 from PIL import Image
 
-from alarms.models import AlarmEvent, AlarmEventExt, AlarmHandleLog, PendingSnapshot, SnapshotStatus
+from alarms import counts
+from alarms.metrics import roll_up_day
+from alarms.models import (
+    AlarmEvent,
+    AlarmEventExt,
+    AlarmHandleLog,
+    AlarmTiming,
+    AlarmTimingDay,
+    PendingSnapshot,
+    SnapshotStatus,
+)
 from alarms.tests.factories import aware, make_alarm, report_payload
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -350,10 +360,13 @@ def test_retention_deletes_closed_old_alarms_in_batches_and_keeps_open_and_pinne
     make_alarm(alarm_id="BUSY-OLD", event_time=old, handle_status="HANDLING")
     make_alarm(alarm_id="PINNED-OLD", event_time=old, handle_status="HANDLED", snapshot_pinned=True)
     make_alarm(alarm_id="DONE-RECENT", event_time=timezone.now() - timedelta(days=10), handle_status="HANDLED")
+    roll_up_day(counts.local_date(old))  # the handling logs made the DONE alarms' timings
 
     call_command("prune_alarms", "--batch", "2")
 
     assert set(AlarmEvent.objects.values_list("pk", flat=True)) == {"OPEN-OLD", "BUSY-OLD", "PINNED-OLD", "DONE-RECENT"}
+    assert not AlarmTiming.objects.exists()
+    assert not AlarmTimingDay.objects.get(day=counts.local_date(old)).fresh  # its rollup counted them
     assert not AlarmEventExt.objects.exists()
     assert not AlarmHandleLog.objects.exists()
     assert not list((snapshot_dir / "snapshots/x").iterdir())  # the deleted alarms' images went with them

@@ -17,8 +17,15 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from alarms import counts, tasks
-from alarms.models import AlarmCount, AlarmCountChange, AlarmEvent
+from alarms import counts, services, tasks
+from alarms.models import (
+    AlarmCount,
+    AlarmCountChange,
+    AlarmEvent,
+    AlarmTimingDay,
+    AlarmTimingRollup,
+    HandleStatus,
+)
 from alarms.tests.factories import make_alarm, make_device
 from conftest import _database_url
 from devices.models import EdgeDevice
@@ -76,16 +83,29 @@ def wait_for(check: object, seconds: float) -> bool:
 
 @needs_redis
 @pytest.mark.django_db(transaction=True)
-def test_the_scheduler_sends_the_watcher_and_a_worker_runs_it_then_both_stop_on_sigterm(tmp_path: Path) -> None:
+def test_the_scheduler_sends_the_watcher_and_the_roll_up_a_worker_runs_them_then_both_stop_on_sigterm(
+    tmp_path: Path,
+) -> None:
     make_device("quiet-box", status=EdgeDevice.Status.ONLINE, last_seen=timezone.now() - timedelta(minutes=10))
-    with job_processes(tmp_path, "worker", "scheduler") as processes:
+    past = timezone.now() - timedelta(days=2)  # not yesterday: a day is rolled up 10 min after it ends
+    make_alarm(alarm_id="ROLL-1", event_time=past)
+    services.handle_alarm("ROLL-1", handle_status=HandleStatus.HANDLED, actor=services.Actor(name="li"))
+    extra_env = {"TIMING_ROLLUP_INTERVAL": "10"}
+    with job_processes(tmp_path, "worker", "scheduler", extra_env=extra_env) as processes:
+
+        def running() -> bool:
+            assert all(process.poll() is None for process in processes), "a job process exited"
+            return True
 
         def offline() -> bool:
-            assert all(process.poll() is None for process in processes), "a job process exited"
-            return EdgeDevice.objects.get(pk="quiet-box").status == EdgeDevice.Status.OFFLINE
+            return running() and EdgeDevice.objects.get(pk="quiet-box").status == EdgeDevice.Status.OFFLINE
 
-        went_offline = wait_for(offline, seconds=60)
-        assert went_offline, "no worker ran the watcher job within a minute"
+        def rolled_up() -> bool:
+            return running() and AlarmTimingDay.objects.filter(day=counts.local_date(past), fresh=True).exists()
+
+        assert wait_for(offline, seconds=60), "no worker ran the watcher job within a minute"
+        assert wait_for(rolled_up, seconds=60), "no worker rolled up the timings within a minute"
+        assert AlarmTimingRollup.objects.get(grain="all", day=counts.local_date(past)).acknowledged == 1
         for process in processes:
             os.killpg(process.pid, signal.SIGTERM)
         sent = time.monotonic()
@@ -94,6 +114,17 @@ def test_the_scheduler_sends_the_watcher_and_a_worker_runs_it_then_both_stop_on_
         stopped_in = time.monotonic() - sent
     assert stopped_in <= 10
     assert [process.returncode for process in processes] == [0, 0]
+
+
+@pytest.mark.django_db
+def test_a_roll_up_while_another_runs_is_skipped() -> None:
+    make_alarm(alarm_id="ROLL-2", event_time=timezone.now() - timedelta(days=2))
+    services.handle_alarm("ROLL-2", handle_status=HandleStatus.HANDLED, actor=services.Actor(name="li"))
+    with alone("roll-up-timings", timeout=60):  # as a roll-up running in another worker holds it
+        assert tasks.roll_up_timings() is None
+        assert not AlarmTimingDay.objects.exists()
+    assert tasks.roll_up_timings() == 2  # its day and yesterday
+    assert tasks.roll_up_timings() == 0
 
 
 @pytest.mark.django_db
