@@ -16,6 +16,7 @@ from django.core.management import call_command  # noqa: E402
 
 from alarms.routing import websocket_urlpatterns  # noqa: E402
 from vsp.jobs import run_in_process  # noqa: E402
+from vsp.warmup import warm_up  # noqa: E402
 from vsp.websocket import websocket_stack  # noqa: E402
 
 # Servers do not run system checks by themselves: refuse to serve a configuration
@@ -24,6 +25,10 @@ call_command("check")
 
 if settings.JOBS_IN_PROCESS:  # make run: no broker, no worker process
     run_in_process()
+
+# Build what the first requests and the first event would otherwise build under load (vsp.warmup): in a
+# ws process the channel layer's backend was imported by the first event's decoding, ~70 ms into a storm.
+warm_up()
 
 application = ProtocolTypeRouter(
     {

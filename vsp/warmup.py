@@ -5,7 +5,8 @@ patterns (about 27 ms), regular expressions compiled on first use (the edge repo
 about 24 ms), translation catalogs. Under an alarm storm the first reports after a start or a
 restart then wait behind it, on every process at once: in a fan-out run on a fresh set, the first
 reports took 200–300 ms against 30 ms later (bench/README.md); in-process, a first report took
-62 ms and the next ones 5–10 ms. The launchers' WSGI module runs
+62 ms and the next ones 5–10 ms; in a ws process the first event's decoding imported the channel
+layer's backend (about 70 ms). The WSGI and ASGI modules run
 ``warm_up()`` once per process at import, before the server takes a connection; an app warms its
 own hot path with an optional ``warm_up()`` method on its ``AppConfig``. Nothing here touches the
 database or Redis: a process starts the same with either down.
@@ -35,7 +36,9 @@ def warm_up() -> None:
             translation.gettext("Alarm")  # loads the catalogs
     for connection in connections.all(initialized_only=False):
         connection.ops.compiler("SQLCompiler")  # the backend's query compilers (no connection is opened)
-    get_channel_layer()  # the layer publishing serializes with (its serializer, and encryption if set)
+    layer = get_channel_layer()  # the layer events are encoded with (its backend, serializer, encryption)
+    if layer is not None:
+        layer.deserialize(layer.serialize({"type": "warm.up"}))
     for config in apps.get_app_configs():
         hook = getattr(config, "warm_up", None)
         if callable(hook):

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from django.conf import settings
 from django.core import validators
 from django.urls import clear_url_caches, get_resolver
@@ -34,7 +35,10 @@ def test_warm_up_builds_the_resolvers_and_the_report_validators() -> None:
     assert url_pattern._wrapped is not empty
 
 
-def test_a_web_process_warms_up_and_starts_with_the_database_and_redis_down() -> None:
+@pytest.mark.parametrize("entry", ["vsp.wsgi", "vsp.asgi"])
+def test_a_serving_process_warms_up_and_starts_with_the_database_and_redis_down(entry: str) -> None:
+    """Both entry points warm up; a ws process (ASGI) has the channel layer's backend loaded before its
+    first event, whose decoding otherwise imported it."""
     port = free_port()  # nothing listens there
     env = {
         **os.environ,
@@ -45,9 +49,9 @@ def test_a_web_process_warms_up_and_starts_with_the_database_and_redis_down() ->
         "ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SETTINGS_MODULE": "vsp.settings",
     }
-    code = "import vsp.wsgi, vsp.warmup; print('started')"
+    code = f"import sys, {entry}; print('started', 'channels_redis.pubsub' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith("started")
+    assert result.stdout.strip().endswith("started True")
