@@ -49,7 +49,8 @@ run: port-free $(STAMP) messages
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_demo_user
 	@echo "Serving on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /docs, health: /health)"
-	$(BIN)/uvicorn vsp.asgi:application --host $(HOST) --port $(PORT) --lifespan off --no-access-log
+	$(BIN)/uvicorn vsp.asgi:application --host $(HOST) --port $(PORT) --lifespan off --no-access-log \
+	  --ws websockets-sansio --ws-per-message-deflate false
 
 # The production process set on one port (README "Processes"): nginx in front of granian (all HTTP)
 # and uvicorn (WebSockets only), the job worker and its scheduler (Celery), run by honcho from the

@@ -123,6 +123,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# make run's WebSocket protocol and options, as the ws processes have them (scripts/serve/ws).
+MAKE_RUN_WEBSOCKETS = ("--ws", "websockets-sansio", "--ws-per-message-deflate", "false")
+
+
 @contextlib.contextmanager
 def run_server(extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """Run the service in one uvicorn process (HTTP and sockets, as make run) on the test database; yield its URL."""
@@ -137,7 +141,7 @@ def run_server(extra_env: dict[str, str] | None = None) -> Iterator[str]:
     }
     command = [sys.executable, "-m", "uvicorn", "vsp.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(
-        [*command, "--lifespan", "off", "--log-level", "warning"],
+        [*command, "--lifespan", "off", "--log-level", "warning", *MAKE_RUN_WEBSOCKETS],
         cwd=Path(__file__).parent,
         env=env,
     )

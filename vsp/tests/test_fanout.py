@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import socket
 import struct
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
+import uvicorn
 import websockets
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from conftest import make_user, run_server
+from conftest import free_port, make_user, run_server
 from vsp.compat.tokens import issue_tokens
-from vsp.fanout import LAGGING, Hub, Outbox
-from vsp.publish import build_message, publisher
+from vsp.fanout import LAGGING, Hub, Outbox, framed
+from vsp.fanout import hub as fanout_hub
+from vsp.publish import build_message, encode, group_channel, publisher
 
 
 def message(seq: int, padding: int = 0) -> dict[str, Any]:
@@ -91,6 +96,10 @@ async def test_a_socket_whose_writes_wait_a_while_gets_every_frame_in_order() ->
     await outbox.stop()
 
 
+async def receive_seqs(client: Any, count: int, *, timeout: float = 5) -> list[int]:
+    return [json.loads(await asyncio.wait_for(client.recv(), timeout=timeout))["seq"] for _ in range(count)]
+
+
 def stalled_client(url: str, token: str) -> socket.socket:
     """A WebSocket client that completes the handshake and then reads nothing, with a tiny receive buffer."""
     host, port = url.removeprefix("http://").split(":")
@@ -142,9 +151,11 @@ async def test_a_client_that_stops_reading_is_closed_and_the_others_keep_up() ->
         async with websockets.connect(url.replace("http://", "ws://") + f"/ws/alerts?token={token}") as reader:
             await asyncio.sleep(0.5)  # both subscribed
             started = time.monotonic()
+            # The reader reads as the frames come (its library stops reading 16 frames ahead of the caller).
+            reading = asyncio.ensure_future(receive_seqs(reader, 200, timeout=10))
             for seq in range(1, 201):  # 64 KB frames: 13 MB, far more than the stalled client's buffers hold
                 await asyncio.to_thread(publisher.send, message(seq, padding=64 * 1024))
-            seqs = [json.loads(await asyncio.wait_for(reader.recv(), timeout=10))["seq"] for _ in range(200)]
+            seqs = await reading
             took = time.monotonic() - started
             # The server has let it go by now: reading it ends (a timeout here would fail the test).
             code = await asyncio.to_thread(close_code, stalled, 10)
@@ -154,3 +165,87 @@ async def test_a_client_that_stops_reading_is_closed_and_the_others_keep_up() ->
     assert took < 10
     # Told, if its buffers let the close frame through before the connection was dropped; closed either way.
     assert code in (LAGGING, None), code
+
+
+@contextlib.asynccontextmanager
+async def sansio_server() -> AsyncIterator[str]:
+    """The service's ASGI app on uvicorn's websockets-sansio protocol (as the ws processes run it), served
+    from this event loop, so that this loop's hub is the server's."""
+    from vsp.asgi import application
+
+    config = uvicorn.Config(
+        application, host="127.0.0.1", port=free_port(), ws="websockets-sansio", lifespan="off", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.ensure_future(server.serve())
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            await asyncio.sleep(0.025)
+        assert server.started
+        yield f"ws://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 10)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_under_the_ws_processes_protocol_frames_are_framed_once_and_written_as_bytes() -> None:
+    """A plain socket (no compression) gets each event as bytes framed once for every socket, messages
+    that came together in one write; one that negotiated compression is sent to as before. Both in order."""
+    user = await sync_to_async(make_user)("boss", superuser=True)
+    token = (await sync_to_async(issue_tokens)(user)).access_token
+    async with sansio_server() as base:
+        url = f"{base}/ws/alerts?token={token}"
+        async with (
+            websockets.connect(url, compression=None) as plain,
+            websockets.connect(url, compression=None) as other,
+            websockets.connect(url) as compressed,  # permessage-deflate, as browsers offer it
+        ):
+            hub = fanout_hub()
+            for _ in range(100):
+                if len(hub.outboxes) == 3:
+                    break
+                await asyncio.sleep(0.02)
+            wires = sorted(outbox._wire is not None for outbox in hub.outboxes)
+            assert wires == [False, True, True]
+
+            hub.dispatch(message(1))
+            hub.dispatch_all([message(2), message(3, padding=200_000), message(4)])  # one write of ~200 KB
+            for client in (plain, other, compressed):
+                assert await receive_seqs(client, 4) == [1, 2, 3, 4]
+            frame = message(5)["alerts_frame"]
+            assert framed(frame) is framed(frame)  # framed once, whichever socket asks
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not settings.REDIS_URL, reason="the events arrive through Redis (CI has it)")
+async def test_events_published_together_are_dispatched_together_in_order() -> None:
+    user = await sync_to_async(make_user)("boss", superuser=True)
+    token = (await sync_to_async(issue_tokens)(user)).access_token
+    async with (
+        sansio_server() as base,
+        websockets.connect(f"{base}/ws/alerts?token={token}", compression=None) as client,
+    ):
+        batches: list[int] = []
+        hub = fanout_hub()
+        dispatch_all = hub.dispatch_all
+
+        def counting(messages: list[dict[str, Any]]) -> None:
+            batches.append(len(messages))
+            dispatch_all(messages)
+
+        hub.dispatch_all = counting  # type: ignore[method-assign]
+        redis_client = aioredis.Redis.from_url(settings.REDIS_URL)
+        try:
+            async with redis_client.pipeline(transaction=False) as pipeline:
+                for seq in range(1, 41):  # one round trip: they reach the subscriber together
+                    pipeline.publish(group_channel(), encode(message(seq)))
+                await pipeline.execute()
+            assert await receive_seqs(client, 40) == list(range(1, 41))
+        finally:
+            await redis_client.aclose()
+    assert sum(batches) == 40
+    assert max(batches) > 1  # some were dispatched together
+    assert max(batches) <= 16  # and never more than _BATCH
