@@ -37,7 +37,7 @@ def warm_up() -> None:
     for connection in connections.all(initialized_only=False):
         connection.ops.compiler("SQLCompiler")  # the backend's query compilers (no connection is opened)
     layer = get_channel_layer()  # the layer events are encoded with (its backend, serializer, encryption)
-    if layer is not None:
+    if hasattr(layer, "serialize"):  # Redis's; the in-memory layer of the embedded default encodes nothing
         layer.deserialize(layer.serialize({"type": "warm.up"}))
     for config in apps.get_app_configs():
         hook = getattr(config, "warm_up", None)

@@ -35,6 +35,18 @@ def test_warm_up_builds_the_resolvers_and_the_report_validators() -> None:
     assert url_pattern._wrapped is not empty
 
 
+def test_make_runs_process_warms_up_on_the_embedded_default() -> None:
+    """The one process of make run: SQLite, the in-memory channel layer, jobs in-process."""
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
+    env |= {"DEBUG": "1", "REDIS_URL": "", "JOB_BROKER_URL": "", "DJANGO_SETTINGS_MODULE": "vsp.settings"}
+    code = "import vsp.asgi; print('started')"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("started")
+
+
 @pytest.mark.parametrize("entry", ["vsp.wsgi", "vsp.asgi"])
 def test_a_serving_process_warms_up_and_starts_with_the_database_and_redis_down(entry: str) -> None:
     """Both entry points warm up; a ws process (ASGI) has the channel layer's backend loaded before its
