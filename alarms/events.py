@@ -36,6 +36,11 @@ def alarm_data(alarm: AlarmEvent) -> dict[str, Any]:
     return data
 
 
+def alarm_event(event_type: str, alarm: AlarmEvent) -> tuple[str, dict[str, Any]]:
+    """The event of ``alarm`` as it is now, to announce with others (``vsp.publish.announce_together``)."""
+    return event_type, alarm_data(alarm)
+
+
 def alarm_changed(event_type: str, alarm: AlarmEvent) -> None:
     """Announce ``alarm`` as it is now: numbered in the current transaction, sent when that commits."""
     announce(event_type, alarm_data(alarm))

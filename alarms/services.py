@@ -56,10 +56,12 @@ from alarms.models import (
     SnapshotStatus,
     incident_key,
 )
+from devices.events import device_status_event
 from devices.models import EdgeDevice
 from devices.services import record_sign_of_life
 from vsp.db import Insert, is_duplicate_key, retry_on_lock_conflict
 from vsp.images import SnapshotImage
+from vsp.publish import announce_together
 
 logger = logging.getLogger(__name__)
 
@@ -229,14 +231,19 @@ def report_alarm(report: AlarmReport, *, client_ip: str | None = None, now: date
                     insert_ext(AlarmEventExt(alarm=alarm, ext_data=report.ext_data))
                 _apply_pending_resolve(alarm)
                 # As AlarmEventQuerySet.with_device_name() would annotate it, for the event.
-                alarm.device_name = _device_name(report, client_ip=client_ip, now=now)  # type: ignore[attr-defined]
+                alarm.device_name, came_online = _device_seen(report, client_ip=client_ip, now=now)  # type: ignore[attr-defined]
+                # A box that came online with this report: its status first, then the alarm, sent together
+                # (one round trip to Redis, one write per socket).
+                status = device_status_event(report.device_id) if came_online else None
+                announced = [status] if status is not None else []
                 if image is None:
-                    events.alarm_changed(events.ALARM_CREATED, alarm)
+                    announced.append(events.alarm_event(events.ALARM_CREATED, alarm))
                 else:
                     # The bytes commit with the alarm (an outbox), so no crash can lose them; the upload
                     # runs after commit, and the event after it carries the stored snapshot.
                     PendingSnapshot.objects.create(alarm=alarm, data=image.data, attempts=0)
                     transaction.on_commit(functools.partial(_store_then_announce, alarm, image.data), robust=True)
+                announce_together(announced)
                 # Last, so that the counts' rows, which every report of the hour shares, stay locked briefly.
                 counts.change(None, counts.Counted.of(alarm))
         if not created:
@@ -373,13 +380,14 @@ def _repeated(report: AlarmReport, *, client_ip: str | None, now: datetime) -> R
     return ReportResult(report.alarm_id, created=False)
 
 
-def _device_name(report: AlarmReport, *, client_ip: str | None, now: datetime) -> str | None:
-    """The reporting device's name for the alarm's event; an edge report is also a sign of life."""
+def _device_seen(report: AlarmReport, *, client_ip: str | None, now: datetime) -> tuple[str | None, bool]:
+    """The reporting device's name for the alarm's event, and whether the report brought it ONLINE (an
+    edge report is a sign of life); the caller announces that change with the alarm."""
     if report.source == AlarmSource.EDGE:
-        name = record_sign_of_life(report.device_id, ip=client_ip, now=now).name
-    else:
-        name = EdgeDevice.objects.filter(pk=report.device_id).values_list("name", flat=True).first() or ""
-    return name or None
+        seen = record_sign_of_life(report.device_id, ip=client_ip, now=now, announce=False)
+        return seen.name or None, seen.came_online
+    name = EdgeDevice.objects.filter(pk=report.device_id).values_list("name", flat=True).first()
+    return name or None, False
 
 
 def _store_then_announce(alarm: AlarmEvent, data: bytes) -> None:

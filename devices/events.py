@@ -20,8 +20,14 @@ def device_data(device: EdgeDevice) -> dict[str, Any]:
     return data
 
 
+def device_status_event(device_id: str) -> tuple[str, dict[str, Any]] | None:
+    """The ``device.status`` event of the device as it is now, to announce; None if there is no such device."""
+    device = EdgeDevice.objects.with_today_alarm_count().filter(pk=device_id).first()
+    return None if device is None else (DEVICE_STATUS, device_data(device))
+
+
 def device_status_changed(device_id: str) -> None:
     """Announce the device's status as it is now: numbered in the current transaction, sent when that commits."""
-    device = EdgeDevice.objects.with_today_alarm_count().filter(pk=device_id).first()
-    if device is not None:
-        announce(DEVICE_STATUS, device_data(device))
+    event = device_status_event(device_id)
+    if event is not None:
+        announce(*event)

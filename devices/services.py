@@ -40,6 +40,8 @@ class SignOfLife:
 
     recorded: bool
     name: str
+    # Whether it brought the device ONLINE (a new box, or one that was offline).
+    came_online: bool = False
 
 
 def _seen_key(device_id: str) -> str:
@@ -102,7 +104,7 @@ def forget_written_on_save(sender: type[EdgeDevice], instance: EdgeDevice, **kwa
 
 
 def record_sign_of_life(
-    device_id: str, *, ip: str | None, now: datetime, heartbeat: Heartbeat | None = None
+    device_id: str, *, ip: str | None, now: datetime, heartbeat: Heartbeat | None = None, announce: bool = True
 ) -> SignOfLife:
     """Register ``device_id`` if unknown, move its last-seen time to ``now`` and mark it ONLINE.
 
@@ -113,6 +115,9 @@ def record_sign_of_life(
     never dropped. The upsert is one statement (``INSERT …
     ON DUPLICATE KEY UPDATE`` on MySQL), so concurrent first reports of a new
     box never race to create it.
+
+    A change of status is announced (``device.status``) unless ``announce`` is false: then the caller
+    announces it with its own event (``came_online``).
     """
     if heartbeat is None:
         last = _last_written(device_id, now)
@@ -139,15 +144,24 @@ def record_sign_of_life(
         # A name from the box fills a blank; a name staff gave wins.
         EdgeDevice.objects.filter(pk=device_id, name="").update(name=heartbeat.name)
     name, status = EdgeDevice.objects.filter(pk=device_id).values_list("name", "status").get()
-    if status != Status.ONLINE:
-        _change_status(device_id, status, Status.ONLINE, Reason.SIGN_OF_LIFE, last_seen=now, now=now)
+    came_online = status != Status.ONLINE and _change_status(
+        device_id, status, Status.ONLINE, Reason.SIGN_OF_LIFE, last_seen=now, now=now, announce=announce
+    )
     # Throttle from the moment the write is durable: a rolled-back report must not hide the next ones.
     transaction.on_commit(functools.partial(_mark_written, device_id, now, name), robust=True)
-    return SignOfLife(recorded=True, name=name)
+    return SignOfLife(recorded=True, name=name, came_online=came_online)
 
 
 def _change_status(
-    device_id: str, previous: str, new: str, reason: str, *, last_seen: datetime | None, now: datetime, **where: Any
+    device_id: str,
+    previous: str,
+    new: str,
+    reason: str,
+    *,
+    last_seen: datetime | None,
+    now: datetime,
+    announce: bool = True,
+    **where: Any,
 ) -> bool:
     """Move a device from ``previous`` to ``new`` if it is still ``previous``: the database decides, once.
 
@@ -160,7 +174,8 @@ def _change_status(
         DeviceStatusChange.objects.create(
             device_id=device_id, from_status=previous, to_status=new, reason=reason, last_seen=last_seen, changed_at=now
         )
-        events.device_status_changed(device_id)
+        if announce:
+            events.device_status_changed(device_id)
     return True
 
 

@@ -75,13 +75,22 @@ def announce(event_type: str, data: dict[str, Any]) -> int:
 
     Returns its ``seq``. A rollback takes the event back with the change it announced.
     """
-    data_json = dumps(data)
-    event = DashboardEvent(type=event_type, data=data_json, created_at=timezone.now())
-    _insert_event(event)
-    seq = event.seq
-    message = build_message(seq, event_type, data, data_json)
-    transaction.on_commit(lambda: publisher.send(message), robust=True)
+    (seq,) = announce_together([(event_type, data)])
     return seq
+
+
+def announce_together(events: list[tuple[str, dict[str, Any]]]) -> list[int]:
+    """``announce`` each (type, data) in order, and send them together once the transaction commits: one
+    round trip to Redis, so that they reach each socket-serving process, and each socket, together."""
+    messages = []
+    for event_type, data in events:
+        data_json = dumps(data)
+        event = DashboardEvent(type=event_type, data=data_json, created_at=timezone.now())
+        _insert_event(event)
+        messages.append(build_message(event.seq, event_type, data, data_json))
+    if messages:
+        transaction.on_commit(lambda: publisher.send_all(messages), robust=True)
+    return [message["seq"] for message in messages]
 
 
 def group_channel() -> str:
@@ -149,43 +158,55 @@ class Publisher:
 
     def send(self, message: Message) -> bool:
         """Send one message to every dashboard now; False if it could not be (counted and logged)."""
+        return self.send_all([message])
+
+    def send_all(self, messages: list[Message]) -> bool:
+        """Send messages to every dashboard now, in order and in one round trip; False if they could not
+        be (each counted, and logged)."""
         if not settings.REDIS_URL:
-            for receive in list(self.local_receivers):
-                try:
-                    receive(message)
-                except RuntimeError as exc:  # its event loop has closed: it is going away
-                    logger.debug("a local receiver is gone: %s", exc)
-            self._sent()
+            for message in messages:
+                for receive in list(self.local_receivers):
+                    try:
+                        receive(message)
+                    except RuntimeError as exc:  # its event loop has closed: it is going away
+                        logger.debug("a local receiver is gone: %s", exc)
+            self._sent(len(messages))
             return True
         now = time.monotonic()
         if now < self._retry_at:
-            self._failed(now, "not tried: Redis failed moments ago")
+            self._failed(now, "not tried: Redis failed moments ago", len(messages))
             return False
         try:
             client = self.client()
-            client.publish(self._channel, encode(message))
+            if len(messages) == 1:
+                client.publish(self._channel, encode(messages[0]))
+            else:
+                with client.pipeline(transaction=False) as pipeline:
+                    for message in messages:
+                        pipeline.publish(self._channel, encode(message))
+                    pipeline.execute()
         except Exception as exc:  # a broken or slow Redis must never fail the write that caused the event
             now = time.monotonic()  # the back-off counts from the failure, not from the attempt a timeout made long
             self._retry_at = now + settings.EVENT_PUBLISH_RETRY_AFTER
-            self._failed(now, f"{type(exc).__name__}: {exc}")
+            self._failed(now, f"{type(exc).__name__}: {exc}", len(messages))
             return False
-        self._sent()
+        self._sent(len(messages))
         return True
 
     def ping(self) -> bool:
         """Whether the channel layer's Redis answers, through the client events are sent with."""
         return True if not settings.REDIS_URL else bool(self.client().ping())
 
-    def _sent(self) -> None:
+    def _sent(self, messages: int = 1) -> None:
         stats = self.stats
-        stats.sent += 1
+        stats.sent += messages
         if stats.failing_since is not None:
             logger.warning("publishing events again after %d failures in all", stats.failed)
             stats.failing_since = None
 
-    def _failed(self, now: float, error: str) -> None:
+    def _failed(self, now: float, error: str, messages: int = 1) -> None:
         stats = self.stats
-        stats.failed += 1
+        stats.failed += messages
         stats.last_error = error
         first = stats.failing_since is None
         if first:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -18,7 +19,7 @@ from django.utils import timezone
 
 from vsp.env import redis_channel_prefix
 from vsp.models import DashboardEvent
-from vsp.publish import DASHBOARD_GROUP, announce, build_message, group_channel, publisher
+from vsp.publish import DASHBOARD_GROUP, announce, announce_together, build_message, group_channel, publisher
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -73,6 +74,36 @@ async def test_a_plain_channels_consumer_of_the_group_understands_what_is_publis
         await layer.flush()
     assert (message["type"], message["event"], message["seq"]) == ("broadcast.event", "alarm.created", 7)
     assert json.loads(message["alerts_frame"])["data"] == {"alarmId": "CL-1"}
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="the channel layer's Redis (CI has it)")
+def test_events_announced_together_go_out_in_order_in_one_round_trip() -> None:
+    """A new box's status and its first alarm: numbered in order, published once the change commits, as
+    one pipeline, and counted one by one."""
+    subscriber = redis.Redis.from_url(settings.REDIS_URL).pubsub(ignore_subscribe_messages=True)
+    subscriber.subscribe(group_channel())
+    sent = publisher.stats.sent
+    commands = redis.Redis.from_url(settings.REDIS_URL).info("commandstats").get("cmdstat_publish", {}).get("calls", 0)
+    try:
+        with transaction.atomic():
+            seqs = announce_together([("device.status", {"deviceId": "box-1"}), ("alarm.created", {"alarmId": "N-1"})])
+            assert publisher.stats.sent == sent  # nothing before the commit
+        received: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 5
+        while len(received) < 2 and time.monotonic() < deadline:
+            item = subscriber.get_message(timeout=0.5)  # None for the subscription's own confirmation too
+            if item is not None:
+                received.append(get_channel_layer().deserialize(item["data"]))
+    finally:
+        subscriber.close()
+    assert [(message["seq"], message["event"]) for message in received] == list(
+        zip(seqs, ["device.status", "alarm.created"], strict=True)
+    )
+    assert seqs[1] == seqs[0] + 1
+    assert publisher.stats.sent == sent + 2
+    after = redis.Redis.from_url(settings.REDIS_URL).info("commandstats")["cmdstat_publish"]["calls"]
+    assert after - commands == 2  # one PUBLISH each
+    assert announce_together([]) == []
 
 
 def test_a_failed_publish_is_counted_and_the_next_ones_do_not_wait(settings: Any) -> None:
