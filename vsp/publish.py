@@ -10,7 +10,8 @@ when that transaction commits:
 
 With ``REDIS_URL`` the message is one ``PUBLISH`` on the dashboard group's
 channel of the Redis pub/sub channel layer, in that layer's own serialization,
-through one long-lived client per process; every server process's fan-out
+through one long-lived client per process (events announced together,
+``announce_together``, in one pipeline); every server process's fan-out
 (``vsp.fanout``) reads it from there. Without Redis it goes straight to the
 fan-out of this process. Sending never raises and never waits longer than
 EVENT_PUBLISH_TIMEOUT: a failure is counted and logged, and after one the
