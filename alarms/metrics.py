@@ -34,7 +34,7 @@ import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from django.conf import settings
@@ -56,7 +56,7 @@ from alarms.models import (
 )
 from alarms.statistics import DayRange
 from devices.models import EdgeDevice
-from vsp.db import EpochMicroseconds
+from vsp.db import EpochMicroseconds, epoch_microseconds, from_epoch_microseconds
 
 Grouping = Literal["type", "device", "handler", "shift"]
 GROUPINGS: tuple[Grouping, ...] = ("type", "device", "handler", "shift")
@@ -194,8 +194,8 @@ class _Tally:
 
     def summary(self, now: datetime) -> dict[str, Any]:
         stored = min(self.backlog, default=None)
-        oldest = _EPOCH + timedelta(microseconds=stored) if stored is not None else None
-        now_us = _microseconds(now)
+        oldest = from_epoch_microseconds(stored) if stored is not None else None
+        now_us = epoch_microseconds(now)
         ages = sorted((now_us - stored) / 1_000_000 for stored in self.backlog)
         handled = sum(n for status, n in self.handle_statuses.items() if status != HandleStatus.UNHANDLED)
         ignored = self.handle_statuses[HandleStatus.IGNORED]
@@ -214,14 +214,6 @@ class _Tally:
                 "median_age_seconds": _seconds(percentile(ages, 0.5)),
             },
         }
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _microseconds(moment: datetime) -> int:
-    """``moment`` as whole microseconds since the epoch, as ``EpochMicroseconds`` reads stored times."""
-    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 def _seconds(value: float | None) -> float | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, OperationalError, connections, models, transaction
@@ -108,6 +109,19 @@ class EpochMicroseconds(models.Func):
         sql, params = compiler.compile(moment)
         seconds = f"CAST(strftime('%%s', {sql}) AS INTEGER)"
         return f"({seconds} * 1000000 + CAST(substr({sql}, 21, 6) AS INTEGER))", (*params, *params)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_microseconds(moment: datetime) -> int:
+    """An aware ``moment`` as ``EpochMicroseconds`` reads a stored one."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_epoch_microseconds(value: int) -> datetime:
+    """The aware (UTC) moment that ``EpochMicroseconds`` read as ``value``."""
+    return _EPOCH + timedelta(microseconds=value)
 
 
 def is_duplicate_key(exc: IntegrityError) -> bool:

@@ -118,13 +118,11 @@ class Outbox:
         if isinstance(frame, bytes):
             wire = self._wire
             assert wire is not None
-            if wire.gone():
-                self._lost()
-            elif wire.writable():
-                wire.transport.write(frame)
-            else:  # its buffer is full: the queue takes this and what follows
+            if not wire.writable() and not wire.gone():  # its buffer is full: the queue takes this and what follows
                 self._frames.append(frame)
                 self._writer = asyncio.ensure_future(self._write_queue(None))
+            elif not wire.write(frame):
+                self._lost()
             return
         sending = self._send({"type": "websocket.send", "text": frame})
         try:
@@ -149,10 +147,9 @@ class Outbox:
                 wire = self._wire
                 assert wire is not None
                 await wire.protocol.writable.wait()
-                if wire.gone():
+                if not wire.write(frame):
                     self._lost()
                     return
-                wire.transport.write(frame)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -235,6 +232,13 @@ class _Wire:
 
     def writable(self) -> bool:
         return bool(self.protocol.writable.is_set())
+
+    def write(self, frame: bytes) -> bool:
+        """Write ``frame`` if the socket is still open; False if it is gone."""
+        if self.gone():
+            return False
+        self.transport.write(frame)
+        return True
 
 
 # The last few event frames framed, by the text's identity: each is framed once for all the sockets
